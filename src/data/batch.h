@@ -1,0 +1,23 @@
+// The torch boundary of the data layer: a HostBatch as int64 tensors on a device.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "data/host_batch.h"
+
+namespace bert::data {
+
+struct Batch {
+  torch::Tensor input_ids;       // [B, T] int64
+  torch::Tensor token_type_ids;  // [B, T] int64
+  torch::Tensor attention_mask;  // [B, T] int64, 1 = real token
+  torch::Tensor mlm_labels;      // [B, T] int64, -100 = not predicted
+  torch::Tensor nsp_labels;      // [B] int64, -100 when NSP is off
+  int64_t num_real_tokens = 0;
+  int64_t num_predictions = 0;
+};
+
+// Copies a HostBatch into tensors on `device` (pinned + non-blocking when it is CUDA).
+Batch to_device(const HostBatch& host, const torch::Device& device);
+
+}  // namespace bert::data

@@ -1,0 +1,96 @@
+// Strict JSON parsing with positions, and "did you mean" for unknown keys.
+#include "util/json.h"
+
+#include <algorithm>
+
+#include "util/atomic_file.h"
+
+namespace bert::util {
+
+nlohmann::json parse_json(const std::string& text, const std::string& source, ErrorKind kind) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    size_t line = 1, col = 1;
+    size_t end = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    for (size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
+    }
+    std::string what = e.what();
+    auto pos = what.find("syntax error");
+    if (pos != std::string::npos) what = what.substr(pos);
+    throw Error(kind, source + ":" + std::to_string(line) + ":" + std::to_string(col) +
+                          ": invalid JSON: " + what);
+  }
+}
+
+nlohmann::json parse_json_file(const std::filesystem::path& path, ErrorKind kind) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error& e) {
+    throw Error(kind, e.what());
+  }
+  return parse_json(text, path.string(), kind);
+}
+
+namespace {
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+}  // namespace
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 4;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (d < best_d) { best_d = d; best = c; }
+  }
+  return best;
+}
+
+JsonSection::JsonSection(const nlohmann::json& obj, std::string source, std::string path)
+    : source_(std::move(source)), path_(std::move(path)) {
+  if (obj.is_null()) return;
+  if (!obj.is_object()) {
+    throw usage_error(source_ + ": " + path_ + " must be a JSON object, got " + obj.dump());
+  }
+  obj_ = &obj;
+}
+
+const nlohmann::json* JsonSection::child(const std::string& key) {
+  known_.push_back(key);
+  if (obj_ == nullptr || !obj_->contains(key)) return nullptr;
+  return &(*obj_)[key];
+}
+
+void JsonSection::finish() const {
+  if (obj_ == nullptr) return;
+  for (const auto& item : obj_->items()) {
+    if (std::find(known_.begin(), known_.end(), item.key()) != known_.end()) continue;
+    std::string hint = closest_match(item.key(), known_);
+    std::string msg = "is not a known key";
+    if (!hint.empty()) msg += "; did you mean \"" + hint + "\"?";
+    else {
+      msg += "; known keys:";
+      for (const auto& k : known_) msg += " " + k;
+    }
+    fail(item.key(), msg);
+  }
+}
+
+void JsonSection::fail(const std::string& key, const std::string& what) const {
+  throw usage_error(source_ + ": " + (path_.empty() ? key : path_ + "." + key) + " " + what);
+}
+
+}  // namespace bert::util
