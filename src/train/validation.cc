@@ -1,0 +1,70 @@
+// Masked-LM evaluation pass.
+#include "train/validation.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "data/batch.h"
+#include "train/device.h"
+
+namespace bert::train {
+
+nlohmann::json MlmMetrics::to_json() const {
+  nlohmann::json j = {{"loss", loss}, {"accuracy", accuracy}, {"top5_accuracy", top5},
+                      {"perplexity", perplexity}, {"predictions", predictions}, {"sequences", sequences},
+                      {"tokens", tokens}, {"seconds", seconds}};
+  if (nsp_accuracy >= 0) j["nsp_accuracy"] = nsp_accuracy;
+  return j;
+}
+
+MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& next,
+                        const torch::Device& device, const std::string& precision, int64_t max_batches) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::InferenceMode inference;
+  double loss_sum = 0;
+  int64_t top1 = 0, top5 = 0, nsp_correct = 0, nsp_total = 0;
+  MlmMetrics m;
+  data::HostBatch host;
+  for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && next(host); ++i) {
+    data::Batch b = data::to_device(host, device);
+    model::PretrainingOutput out;
+    {
+      AutocastScope autocast(device, precision);
+      out = model->forward(b.input_ids, b.token_type_ids, b.attention_mask, b.mlm_labels, b.nsp_labels);
+    }
+    const int64_t n = out.mlm_targets.numel();
+    if (n > 0) {
+      torch::Tensor logits = out.mlm_logits.to(torch::kFloat32);  // [N, V]
+      loss_sum += torch::nn::functional::cross_entropy(
+                      logits, out.mlm_targets,
+                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                      .item<double>();
+      torch::Tensor best = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), -1));  // [N, 5]
+      torch::Tensor hit = best.eq(out.mlm_targets.unsqueeze(1));                               // [N, 5]
+      top1 += hit.select(1, 0).sum().item<int64_t>();
+      top5 += hit.any(1).sum().item<int64_t>();
+    }
+    if (out.nsp_logits.defined() && b.nsp_labels.defined()) {
+      torch::Tensor valid = b.nsp_labels.ne(-100);  // [B]
+      nsp_total += valid.sum().item<int64_t>();
+      nsp_correct += (out.nsp_logits.argmax(-1).eq(b.nsp_labels) & valid).sum().item<int64_t>();
+    }
+    m.predictions += n;
+    m.sequences += host.batch_size;
+    m.tokens += host.num_real_tokens;
+  }
+  if (was_training) model->train();
+  if (m.predictions > 0) {
+    m.loss = loss_sum / static_cast<double>(m.predictions);
+    m.accuracy = static_cast<double>(top1) / static_cast<double>(m.predictions);
+    m.top5 = static_cast<double>(top5) / static_cast<double>(m.predictions);
+    m.perplexity = std::exp(m.loss);
+  }
+  if (nsp_total > 0) m.nsp_accuracy = static_cast<double>(nsp_correct) / static_cast<double>(nsp_total);
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return m;
+}
+
+}  // namespace bert::train
