@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The main job end to end on a fresh machine: set up, build the real corpus (KJV Bible + Jane
+# Austen, from Debian packages), learn a WordPiece vocabulary, pre-train bert-mini for ~10 minutes
+# on CPU (bf16), evaluate on held-out text, show fill-mask predictions and plot the loss curve.
+#   scripts/quickstart.sh                 # everything
+#   QUICKSTART_STEPS=200 scripts/quickstart.sh   # a shorter run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+BIN=build/src/cli
+
+echo "== 1. corpus"
+python3 scripts/make_corpus.py data/corpus
+
+echo "== 2. vocabulary (WordPiece, 16k, uncased)"
+$BIN/bert-vocab build --input data/corpus/train.txt --output runs/vocab --vocab-size 16000 \
+  --mode uncased --heldout data/corpus/valid.txt
+$BIN/bert-vocab stats --vocab runs/vocab --input data/corpus/valid.txt
+printf '%s\n' "In the beginning God created the heaven and the earth." \
+  "It is a truth universally acknowledged, that a single man in possession of a good fortune must be in want of a wife." \
+  "Natura stwarza najpiękniejsze obrazy." "Zażółć gęślą jaźń." | $BIN/bert-vocab encode --vocab runs/vocab
+
+echo "== 3. pre-training bert-mini (configs/quickstart.json)"
+SET=()
+[ -n "${QUICKSTART_STEPS:-}" ] && SET=(--set "training.max_steps=$QUICKSTART_STEPS")
+$BIN/bert-train --config configs/quickstart.json "${SET[@]}"
+
+echo "== 4. evaluation on held-out text"
+$BIN/bert-eval --checkpoint runs/quickstart --data data/corpus/valid.txt
+
+echo "== 5. fill-mask"
+$BIN/bert-eval fill-mask --checkpoint runs/quickstart --top-k 5 \
+  "And God said, Let there be [MASK]: and there was light." \
+  "It is a truth universally acknowledged, that a single man in possession of a good [MASK] must be in want of a wife." \
+  "Elizabeth could not help [MASK] at her sister."
+
+echo "== 6. loss curve"
+.venv/bin/python scripts/plot_metrics.py runs/quickstart/metrics.jsonl runs/quickstart/loss.png
+echo "quickstart done: checkpoint runs/quickstart/$(cat runs/quickstart/latest), curve runs/quickstart/loss.png"
