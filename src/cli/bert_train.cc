@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   std::string config_path, output, resume, device;
   std::vector<std::string> overrides;
   int dump = 0;
+  int64_t stop_after = 0;
   bool verbose = false;
   app.add_option("--config,-c", config_path, "run config JSON (sections model, data, masking, training, "
                  "checkpoint, runtime; see configs/)")->required();
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto, cpu, cuda or cuda:N (overrides runtime.device)");
   app.add_option("--dump-batches", dump, "write the first N batches as the model sees them, then exit");
   app.add_option("--output,-o", output, "output file for --dump-batches (JSONL)");
+  app.add_option("--stop-after", stop_after, "stop this invocation after N steps with a checkpoint (resume later)");
   app.add_flag("--verbose,-v", verbose, "debug logging");
   app.set_version_flag("--version", std::string("bert-train ") + BERT_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
     if (!resume.empty()) overrides.push_back("checkpoint.resume=" + resume);
     if (!device.empty()) overrides.push_back("runtime.device=" + device);
+    if (stop_after > 0) overrides.push_back("runtime.stop_after_steps=" + std::to_string(stop_after));
     bert::train::RunConfig cfg = bert::train::load_run_config(config_path, overrides);
     if (dump > 0) {
       if (output.empty()) throw bert::util::usage_error("--dump-batches needs --output FILE.jsonl");

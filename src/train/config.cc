@@ -166,6 +166,7 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   r.log_every = s.get("log_every", r.log_every);
   r.eval_every = s.get("eval_every", r.eval_every);
   r.eval_max_batches = s.get("eval_max_batches", r.eval_max_batches);
+  r.stop_after_steps = s.get("stop_after_steps", r.stop_after_steps);
   s.finish();
   bool device_ok = r.device == "auto" || r.device == "cpu" || r.device == "cuda" ||
                    (r.device.rfind("cuda:", 0) == 0 && r.device.size() > 5 &&
@@ -175,6 +176,7 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   check_range<int64_t>(s, "log_every", r.log_every, 1, int64_t{1} << 40, "must be positive");
   check_range<int64_t>(s, "eval_every", r.eval_every, 0, int64_t{1} << 40, "must be >= 0");
   check_range<int64_t>(s, "eval_max_batches", r.eval_max_batches, 0, int64_t{1} << 40, "must be >= 0");
+  check_range<int64_t>(s, "stop_after_steps", r.stop_after_steps, 0, int64_t{1} << 40, "must be >= 0");
 }
 
 }  // namespace
@@ -263,7 +265,8 @@ nlohmann::json to_json(const RunConfig& c) {
                       {"keep_last", c.checkpoint.keep_last}, {"resume", c.checkpoint.resume}}},
       {"runtime", {{"device", c.runtime.device}, {"threads", c.runtime.threads},
                    {"log_every", c.runtime.log_every}, {"eval_every", c.runtime.eval_every},
-                   {"eval_max_batches", c.runtime.eval_max_batches}}},
+                   {"eval_max_batches", c.runtime.eval_max_batches},
+                   {"stop_after_steps", c.runtime.stop_after_steps}}},
   };
 }
 

@@ -45,6 +45,7 @@ struct RuntimeOptions {
   int64_t log_every = 10;        // a metrics line every N steps
   int64_t eval_every = 500;      // validation every N steps (0 = only at the end)
   int64_t eval_max_batches = 0;  // cap on validation batches (0 = the whole validation set)
+  int64_t stop_after_steps = 0;  // end this invocation (with a checkpoint) after N steps; 0 = run to max_steps
 };
 
 struct RunConfig {

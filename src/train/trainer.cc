@@ -173,7 +173,10 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                  std::to_string(model_config.hidden_size) + ", " + std::to_string(model_config.num_heads) +
                  " heads, vocab " + std::to_string(model_config.vocab_size) + " = " +
                  fmt("%.2fM", num_params / 1e6) + " parameters on " + describe_device(device) + ", " + t.precision);
-  util::log_info("data: " + train_data->summary() + "; " + std::to_string(loader.batches_per_epoch()) +
+  const data::DatasetStats& ds = train_data->stats();
+  util::log_info("data: " + std::to_string(ds.documents) + " documents, " + std::to_string(ds.tokens) + " tokens -> " +
+                 std::to_string(ds.sequences) + " sequences of " + std::to_string(cfg.data.max_seq_len) +
+                 " (packing " + fmt("%.1f%%", 100 * ds.packing_efficiency) + "); " + std::to_string(loader.batches_per_epoch()) +
                  " batches of " + std::to_string(t.batch_size) + " per epoch");
 
   // ---- resume: model, optimizer, loader cursor and counters from the newest valid checkpoint ----
@@ -213,7 +216,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   };
   auto validate_now = [&](int64_t at_step) {
     if (!valid_data) return;
-    data::EvalStream stream(valid_data, t.batch_size, util::derive_seed(t.seed, "valid"), cfg.masking);
+    data::EvalLoader stream(valid_data, t.batch_size, cfg.masking, util::derive_seed(t.seed, "valid"));
     MlmMetrics v = evaluate_mlm(model, [&](data::HostBatch& b) { return stream.next(b); }, device,
                                 t.precision, cfg.runtime.eval_max_batches);
     nlohmann::json j = v.to_json();
@@ -233,7 +236,10 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   int bad_in_a_row = 0;
   TrainSummary summary;
   int64_t last_saved = resume_from ? step : -1;
-  while (step < t.max_steps && util::stop_signal() == 0) {
+  auto slice_done = [&] {
+    return cfg.runtime.stop_after_steps > 0 && step - first_step >= cfg.runtime.stop_after_steps;
+  };
+  while (step < t.max_steps && util::stop_signal() == 0 && !slice_done()) {
     const double lr = lr_at(step, t);
     torch::manual_seed(util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));  // dropout stream
     optimizer.zero_grad();
@@ -324,6 +330,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     progress.clear();
     util::log_warn("stop requested (signal " + std::to_string(summary.stop_signal) + ") at step " + std::to_string(step));
     if (last_saved != step) save(step);
+  } else if (step < t.max_steps) {
+    if (last_saved != step) save(step);  // a slice (stop_after_steps) ends with a checkpoint to resume from
   } else if (cfg.runtime.eval_every == 0 || step % cfg.runtime.eval_every != 0) {
     if (step > first_step) validate_now(step);
   }

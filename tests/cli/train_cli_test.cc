@@ -1,0 +1,230 @@
+// End to end through the real binaries: bert-vocab build -> bert-train (checkpoints, resume,
+// signals, NaN guard, bad input) on a slice of the real corpus.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string output;
+};
+
+// Runs a shell command, capturing stdout+stderr; returns the exit code.
+Result run(const std::string& cmd) {
+  Result r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class TrainCli : public ::testing::Test {
+ protected:
+  static fs::path root_;
+
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("bert_train_cli_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    fs::path corpus = fs::path(BERT_SOURCE_DIR) / "data/corpus/train.txt";
+    if (!fs::exists(corpus)) {
+      ASSERT_EQ(run("python3 " BERT_SOURCE_DIR "/scripts/make_corpus.py " BERT_SOURCE_DIR "/data/corpus").code, 0);
+    }
+    // The first ~2,500 lines (Genesis) for training, the next 300 for validation.
+    ASSERT_EQ(run("head -n 2500 " + corpus.string() + " > " + (root_ / "train.txt").string()).code, 0);
+    ASSERT_EQ(run("sed -n 2501,2800p " + corpus.string() + " > " + (root_ / "valid.txt").string()).code, 0);
+    Result v = run(std::string(BERT_VOCAB_BIN) + " build --input " + (root_ / "train.txt").string() +
+                   " --output " + (root_ / "vocab").string() + " --vocab-size 1000");
+    ASSERT_EQ(v.code, 0) << v.output;
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  // Writes a tiny-model config for run dir `name` and returns its path.
+  fs::path config(const std::string& name, const nlohmann::json& patch = nlohmann::json::object()) {
+    nlohmann::json j = {
+        {"model", {{"hidden_size", 32}, {"num_layers", 2}, {"num_heads", 2}, {"intermediate_size", 64},
+                   {"max_position_embeddings", 64}}},
+        {"data", {{"train_files", {(root_ / "train.txt").string()}}, {"valid_files", {(root_ / "valid.txt").string()}},
+                  {"vocab_dir", (root_ / "vocab").string()}, {"max_seq_len", 64}}},
+        {"training", {{"batch_size", 8}, {"max_steps", 6}, {"lr", 1e-3}, {"warmup_steps", 2}, {"precision", "fp32"}}},
+        {"checkpoint", {{"dir", (root_ / name).string()}, {"every", 3}, {"keep_last", 0}}},
+        {"runtime", {{"device", "cpu"}, {"threads", 1}, {"log_every", 1}, {"eval_every", 3}, {"eval_max_batches", 2}}},
+    };
+    j.merge_patch(patch);
+    fs::path p = root_ / (name + ".json");
+    std::ofstream(p) << j.dump(2);
+    return p;
+  }
+  static std::string train(const fs::path& cfg, const std::string& extra = "") {
+    return std::string(BERT_TRAIN_BIN) + " --config " + cfg.string() + " " + extra;
+  }
+};
+fs::path TrainCli::root_;
+
+TEST_F(TrainCli, TrainsCheckpointsAndLogsMetrics) {
+  Result r = run(train(config("basic")));
+  ASSERT_EQ(r.code, 0) << r.output;
+  fs::path run_dir = root_ / "basic";
+  EXPECT_EQ(slurp(run_dir / "latest"), "step-0000006\n");
+  for (const char* f : {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
+                        "optimizer.safetensors", "trainer_state.json", "manifest.json"}) {
+    EXPECT_TRUE(fs::exists(run_dir / "step-0000006" / f)) << f;
+  }
+  EXPECT_TRUE(fs::exists(run_dir / "step-0000003"));
+  EXPECT_TRUE(fs::exists(run_dir / "run_config.json"));
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  std::string line;
+  int train_rows = 0, valid_rows = 0;
+  double first_loss = 0;
+  while (std::getline(metrics, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") {
+      if (train_rows++ == 0) first_loss = j["loss"].get<double>();
+      EXPECT_GT(j["tokens_per_s"].get<double>(), 0);
+    } else {
+      ++valid_rows;
+      EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(j["loss"].get<double>()), 1e-6);
+    }
+  }
+  EXPECT_EQ(train_rows, 6);
+  EXPECT_EQ(valid_rows, 2);
+  EXPECT_NEAR(first_loss, std::log(1000.0), 1.0);  // a fresh model is near-uniform over the vocab
+}
+
+TEST_F(TrainCli, ResumedRunIsBitIdenticalToUninterrupted) {
+  for (const char* precision : {"fp32", "bf16"}) {
+    std::string p = precision;
+    nlohmann::json patch = {{"training", {{"precision", p}}}, {"checkpoint", {{"every", 100}}}};
+    ASSERT_EQ(run(train(config("whole-" + p, patch))).code, 0);
+    Result first = run(train(config("sliced-" + p, patch), "--stop-after 2"));
+    ASSERT_EQ(first.code, 0) << first.output;
+    ASSERT_TRUE(fs::exists(root_ / ("sliced-" + p) / "step-0000002"));
+    Result second = run(train(config("sliced-" + p, patch), "--stop-after 3"));
+    ASSERT_EQ(second.code, 0) << second.output;
+    EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+    Result third = run(train(config("sliced-" + p, patch)));
+    ASSERT_EQ(third.code, 0) << third.output;
+    EXPECT_EQ(slurp(root_ / ("whole-" + p) / "step-0000006/model.safetensors"),
+              slurp(root_ / ("sliced-" + p) / "step-0000006/model.safetensors")) << precision;
+    EXPECT_EQ(slurp(root_ / ("whole-" + p) / "step-0000006/optimizer.safetensors"),
+              slurp(root_ / ("sliced-" + p) / "step-0000006/optimizer.safetensors")) << precision;
+  }
+}
+
+TEST_F(TrainCli, SigintFinishesTheStepSavesAndExits130) {
+  fs::path cfg = config("sigint", {{"training", {{"max_steps", 100000}}}, {"checkpoint", {{"every", 100000}}}});
+  fs::path log = root_ / "sigint.log";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until training is under way (a metrics row exists), then interrupt.
+  fs::path metrics = root_ / "sigint" / "metrics.jsonl";
+  for (int i = 0; i < 600 && !(fs::exists(metrics) && fs::file_size(metrics) > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(log);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(log);
+  std::string latest = slurp(root_ / "sigint" / "latest");
+  ASSERT_FALSE(latest.empty()) << slurp(log);
+  latest.pop_back();
+  EXPECT_TRUE(fs::exists(root_ / "sigint" / latest / "manifest.json"));
+  // Rerunning resumes from it (stop right away with a one-step slice).
+  Result again = run(train(cfg, "--stop-after 1"));
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("resumed from"), std::string::npos) << again.output;
+}
+
+TEST_F(TrainCli, NanGuardStopsAfterConsecutiveBadSteps) {
+  Result r = run(train(config("nan", {{"training", {{"lr", 1e30}, {"warmup_steps", 0}, {"max_bad_steps", 2},
+                                                      {"clip_grad_norm", 0}, {"max_steps", 50}}}})));
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("training diverged"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("update skipped"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
+  struct Case {
+    std::string what, args;
+    int code;
+    std::string expect;
+  };
+  fs::path bad_json = root_ / "bad.json";
+  std::ofstream(bad_json) << "{\n  \"data\": {,}\n}\n";
+  std::vector<Case> cases = {
+      {"missing config", "--config /nonexistent.json", 2, "does not exist"},
+      {"invalid json", "--config " + bad_json.string(), 2, bad_json.string() + ":2:"},
+      {"unknown key", "--config " + config("k", {{"training", {{"lrate", 1}}}}).string(), 2, "did you mean \"lr\""},
+      {"heads", "--config " + config("h", {{"model", {{"num_heads", 3}}}}).string(), 2, "not divisible"},
+      {"seq len", "--config " + config("s", {{"data", {{"max_seq_len", 128}}}}).string(), 2, "max_position_embeddings"},
+      {"vocab mismatch", "--config " + config("v", {{"model", {{"vocab_size", 999}}}}).string(), 2, "vocab_size 999"},
+      {"no gpu", "--config " + config("g").string() + " --device cuda", 2, "no CUDA GPU"},
+      {"missing corpus", "--config " + config("c", {{"data", {{"train_files", {"/nonexistent.txt"}}}}}).string(), 2,
+       "/nonexistent.txt does not exist"},
+      {"unwritable run dir", "--config " + config("u", {{"checkpoint", {{"dir", "/proc/version/run"}}}}).string(), 1,
+       "set checkpoint.dir to a writable location"},
+      {"dump without output", "--config " + config("d").string() + " --dump-batches 1", 2, "--output"},
+  };
+  for (const auto& c : cases) {
+    Result r = run(std::string(BERT_TRAIN_BIN) + " " + c.args);
+    EXPECT_EQ(r.code, c.code) << c.what << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.what << "\n" << r.output;
+  }
+}
+
+TEST_F(TrainCli, DumpBatchesShowsWhatTheModelSees) {
+  fs::path out = root_ / "batches.jsonl";
+  Result r = run(train(config("dump"), "--dump-batches 2 --output " + out.string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream in(out);
+  std::string line;
+  int rows = 0, predicted = 0, masked = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    ++rows;
+    EXPECT_EQ(j["tokens"][0], "[CLS]");
+    for (size_t i = 0; i < j["labels"].size(); ++i) {
+      if (j["labels"][i] != -100) {
+        ++predicted;
+        if (j["tokens"][i] == "[MASK]") ++masked;
+      }
+    }
+  }
+  EXPECT_EQ(rows, 16);  // 2 batches x 8 sequences
+  EXPECT_GT(predicted, 0);
+  EXPECT_GT(masked, predicted / 2);  // ~80% of predictions are [MASK]
+}
+
+}  // namespace

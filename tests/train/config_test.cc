@@ -1,0 +1,110 @@
+// Run-config parsing: defaults, strictness (unknown keys, types, ranges), overrides, error positions.
+#include "train/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "util/error.h"
+
+namespace bert::train {
+namespace {
+
+nlohmann::json minimal() {
+  return {{"data", {{"train_files", {"a.txt"}}, {"vocab_dir", "vocab"}}}};
+}
+
+std::string error_of(const nlohmann::json& j) {
+  try {
+    parse_run_config(j, "run.json");
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsFillEverySection) {
+  RunConfig c = parse_run_config(minimal(), "run.json");
+  EXPECT_EQ(c.model.hidden_size, 256);
+  EXPECT_EQ(c.data.max_seq_len, 128);
+  EXPECT_DOUBLE_EQ(c.masking.mask_prob, 0.15);
+  EXPECT_EQ(c.training.precision, "bf16");
+  EXPECT_EQ(c.checkpoint.resume, "auto");
+  EXPECT_EQ(c.data.cache_dir, std::filesystem::path("runs/run/cache"));
+  // The resolved JSON parses back to the same config.
+  RunConfig again = parse_run_config(to_json(c), "resolved");
+  EXPECT_EQ(to_json(again), to_json(c));
+}
+
+TEST(Config, UnknownKeySuggestsTheClosest) {
+  auto j = minimal();
+  j["training"]["learning_rat"] = 1;
+  j["training"]["lr"] = 1e-3;
+  j.erase("training");
+  j["training"] = {{"lrr", 0.1}};
+  std::string e = error_of(j);
+  EXPECT_NE(e.find("training.lrr"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean \"lr\""), std::string::npos) << e;
+  auto top = minimal();
+  top["trainig"] = nlohmann::json::object();
+  e = error_of(top);
+  EXPECT_NE(e.find("did you mean \"training\""), std::string::npos) << e;
+}
+
+TEST(Config, WrongTypeNamesThePath) {
+  auto j = minimal();
+  j["training"] = {{"batch_size", "32"}};
+  std::string e = error_of(j);
+  EXPECT_NE(e.find("training.batch_size"), std::string::npos) << e;
+  EXPECT_NE(e.find("wrong type"), std::string::npos) << e;
+}
+
+TEST(Config, RangesAndCrossChecks) {
+  auto j = minimal();
+  j["model"] = {{"hidden_size", 250}, {"num_heads", 4}};
+  EXPECT_NE(error_of(j).find("not divisible by model.num_heads"), std::string::npos);
+  j = minimal();
+  j["data"]["max_seq_len"] = 1024;
+  EXPECT_NE(error_of(j).find("max_position_embeddings"), std::string::npos);
+  j = minimal();
+  j["masking"] = {{"mask_token_prob", 0.95}, {"random_token_prob", 0.1}};
+  EXPECT_NE(error_of(j).find("exceeds 1"), std::string::npos);
+  j = minimal();
+  j["training"] = {{"precision", "fp8"}};
+  EXPECT_NE(error_of(j).find("not one of"), std::string::npos);
+  j = minimal();
+  j["runtime"] = {{"device", "gpu"}};
+  EXPECT_NE(error_of(j).find("runtime.device"), std::string::npos);
+  j = minimal();
+  j["data"].erase("vocab_dir");
+  EXPECT_NE(error_of(j).find("data.vocab_dir is required"), std::string::npos);
+}
+
+TEST(Config, OverridesParseJsonOrTakeStrings) {
+  auto j = minimal();
+  apply_override(j, "training.lr=0.002");
+  apply_override(j, "runtime.device=cpu");
+  apply_override(j, "data.train_files=[\"x.txt\",\"y.txt\"]");
+  RunConfig c = parse_run_config(j, "run.json");
+  EXPECT_DOUBLE_EQ(c.training.lr, 0.002);
+  EXPECT_EQ(c.runtime.device, "cpu");
+  ASSERT_EQ(c.data.train_files.size(), 2u);
+  EXPECT_THROW(apply_override(j, "lr=1"), util::Error);
+}
+
+TEST(Config, InvalidJsonReportsLineAndColumn) {
+  auto path = std::filesystem::temp_directory_path() / "bert_config_test_bad.json";
+  std::ofstream(path) << "{\n  \"data\": {\n    \"vocab_dir\": \"v\",,\n  }\n}\n";
+  try {
+    load_run_config(path);
+    FAIL() << "expected an error";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find(path.string() + ":3:"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_run_config("/nonexistent/run.json"), util::Error);
+}
+
+}  // namespace
+}  // namespace bert::train
