@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "util/error.h"
+
 namespace bert::train {
 namespace {
 
