@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -168,10 +169,27 @@ TEST_F(TrainCli, SigintFinishesTheStepSavesAndExits130) {
 }
 
 TEST_F(TrainCli, NanGuardStopsAfterConsecutiveBadSteps) {
-  Result r = run(train(config("nan", {{"training", {{"lr", 1e30}, {"warmup_steps", 0}, {"max_bad_steps", 2},
-                                                      {"clip_grad_norm", 0}, {"max_steps", 50}}}})));
+  // Start from a checkpoint (a Hugging Face dir) whose embedding LayerNorm weights are NaN, as after a
+  // divergence: every step's loss is non-finite, so no update may happen and the run must stop.
+  ASSERT_EQ(run(train(config("nan-src"))).code, 0);
+  fs::path src = root_ / "nan-src" / "step-0000006", poisoned = root_ / "poisoned";
+  fs::copy(src, poisoned, fs::copy_options::recursive);
+  {
+    std::fstream f(poisoned / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t header_len = 0;
+    f.read(reinterpret_cast<char*>(&header_len), 8);
+    std::string header(header_len, ' ');
+    f.read(header.data(), static_cast<std::streamsize>(header_len));
+    auto entry = nlohmann::json::parse(header)["bert.embeddings.LayerNorm.weight"];
+    uint64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
+    f.seekp(static_cast<std::streamoff>(8 + header_len + begin));
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (uint64_t i = begin; i < end; i += 4) f.write(reinterpret_cast<const char*>(&nan), 4);
+  }
+  Result r = run(train(config("nan", {{"training", {{"init_from", poisoned.string()}, {"max_bad_steps", 3},
+                                                      {"max_steps", 50}}}})));
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("training diverged"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("training diverged: 3 steps in a row"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("update skipped"), std::string::npos) << r.output;
 }
 

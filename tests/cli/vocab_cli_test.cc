@@ -51,7 +51,7 @@ class VocabCli : public ::testing::Test {
 };
 
 TEST_F(VocabCli, BuildWritesLoadableVocabAndSummary) {
-  const Result r = run("build --input " + kText + " --output " + p("vocab") + " --vocab-size 2000 --unused 10 "
+  const Result r = run("build --input " + kText + " --output " + p("vocab") + " --vocab-size 2000 --unused 10 --min-frequency 1 "
                        "--mode lowercase --heldout " + kText + " --threads 2");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("lines"), std::string::npos);
