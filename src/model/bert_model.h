@@ -1,6 +1,10 @@
 // BERT for pre-training: embeddings -> N encoder layers -> MLM head (+ pooler and NSP head).
 // Submodule names are Hugging Face BertForPreTraining parameter names, so named_parameters() keys
 // are exactly the keys of a transformers checkpoint (bert.encoder.layer.0.attention.self.query.weight).
+// The MLM decoder weight is the word embedding matrix itself (tied): it is not a separate parameter,
+// so cls.predictions.decoder.{weight,bias} never appear (transformers' save_pretrained omits them too).
+// norm == "pre" adds one parameter, the final `bert.encoder.LayerNorm.{weight,bias}`; such a model
+// is not loadable by transformers' Bert* classes (they would ignore it and compute post-LN).
 #pragma once
 
 #include <torch/torch.h>
@@ -8,6 +12,10 @@
 #include "model/bert_config.h"
 
 namespace bert::model {
+
+class EmbeddingsImpl;
+class EncoderLayerImpl;
+class MlmHeadImpl;
 
 struct PretrainingOutput {
   torch::Tensor loss;          // [] mlm_loss (+ nsp_loss when NSP labels given), fp32
@@ -20,22 +28,49 @@ struct PretrainingOutput {
 
 class BertForPreTrainingImpl : public torch::nn::Module {
  public:
-  explicit BertForPreTrainingImpl(const BertConfig& config);
+  // Builds the model on the CPU in fp32 and initialises it with init_weights(init_seed). Throws
+  // Error(kUsage) if config.validate() fails.
+  explicit BertForPreTrainingImpl(const BertConfig& config, uint64_t init_seed = 0);
+
+  // BERT / transformers `_init_weights`: Linear and Embedding weights ~ N(0, initializer_range),
+  // biases 0 (cls.predictions.bias too), LayerNorm weight 1 and bias 0, the pad_token_id row of the
+  // word embeddings 0. Draws come from a CPU torch generator seeded with `seed`, in named_parameters()
+  // order, so a seed gives the same weights on any device and dtype-independent draws (fp32 draws).
+  void init_weights(uint64_t seed);
 
   // input_ids, token_type_ids, attention_mask, mlm_labels: [B, T] int64; nsp_labels: [B] int64
   // (undefined or all -100 = no NSP loss). The MLM head runs only where mlm_labels != -100.
+  // token_type_ids may be undefined (all 0); attention_mask may be undefined (no padding).
+  // Logits and losses are fp32 even under autocast (fp64 for a double model). With no predicted position (N = 0) mlm_loss is a zero that
+  // is still connected to the graph (not NaN). The pooler and NSP head run only when the NSP loss
+  // is used, and otherwise receive no gradient (their .grad stays undefined).
+  // Dropout follows is_training() and draws from torch's default generator (seed it per step).
   PretrainingOutput forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
                             const torch::Tensor& attention_mask, const torch::Tensor& mlm_labels,
                             const torch::Tensor& nsp_labels = {});
-  // Full MLM logits [B, T, V] and NSP logits [B, 2], for fill-mask and parity tests.
+  // Full MLM logits [B, T, V] and NSP logits [B, 2] (fp32, or fp64 for a double model), for
+  // fill-mask and parity tests.
   std::pair<torch::Tensor, torch::Tensor> logits(const torch::Tensor& input_ids,
                                                  const torch::Tensor& token_type_ids,
                                                  const torch::Tensor& attention_mask);
+  // Final hidden states [B, T, H] (after the final LayerNorm for "pre").
+  torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                       const torch::Tensor& attention_mask);
+  // The word embedding matrix [V, H], which is also the MLM decoder weight.
+  const torch::Tensor& word_embeddings() const;
   const BertConfig& config() const { return config_; }
 
  private:
+  torch::Tensor nsp_head(const torch::Tensor& hidden);  // [B, T, H] -> [B, 2]
+
   BertConfig config_;
-  // (submodules registered under "bert" and "cls"; see bert_model.cc)
+  // Submodules registered under "bert" and "cls"; see bert_model.cc for the name tree.
+  std::shared_ptr<EmbeddingsImpl> embeddings_;                 // bert.embeddings
+  std::vector<std::shared_ptr<EncoderLayerImpl>> layers_;      // bert.encoder.layer.N
+  torch::nn::LayerNorm final_norm_{nullptr};                   // bert.encoder.LayerNorm ("pre" only)
+  torch::nn::Linear pooler_{nullptr};                          // bert.pooler.dense
+  std::shared_ptr<MlmHeadImpl> mlm_head_;                      // cls.predictions
+  torch::nn::Linear seq_relationship_{nullptr};                // cls.seq_relationship
 };
 TORCH_MODULE(BertForPreTraining);
 

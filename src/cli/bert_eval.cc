@@ -1,0 +1,135 @@
+// bert-eval: masked-LM metrics of a checkpoint (or of every checkpoint of a run) on validation files,
+// and fill-mask predictions. Thin main: parse flags into eval::EvalOptions, call the library, map
+// errors to exit codes (0 ok, 1 failure, 2 usage).
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "eval/checkpoint_loader.h"
+#include "eval/evaluator.h"
+#include "eval/fill_mask.h"
+#include "train/device.h"
+#include "util/atomic_file.h"
+#include "util/error.h"
+#include "util/log.h"
+
+namespace {
+
+namespace eval = bert::eval;
+using bert::util::usage_error;
+
+void emit(const std::string& text, const std::string& output) {
+  if (output.empty()) {
+    std::cout << text << std::flush;
+  } else {
+    bert::util::write_file_atomic(output, text);
+    bert::util::log_info("wrote " + output);
+  }
+}
+
+int fill_mask(const std::string& checkpoint, std::vector<std::string> texts, int top_k, bool json,
+              const torch::Device& device) {
+  if (checkpoint.empty()) throw usage_error("fill-mask needs --checkpoint DIR");
+  if (texts.empty()) {  // one text per line on stdin
+    for (std::string line; std::getline(std::cin, line);) {
+      if (line.find_first_not_of(" \t\r") != std::string::npos) texts.push_back(line);
+    }
+  }
+  if (texts.empty()) throw usage_error("fill-mask needs a text with [MASK] (as an argument or on stdin)");
+  eval::LoadedModel model = eval::load_model(checkpoint, device);
+  eval::FillMask filler(model, device);
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& text : texts) {
+    eval::FillMaskResult r = filler.predict(text, top_k);
+    if (json) all.push_back(r.to_json());
+    else std::cout << r.format();
+  }
+  if (json) std::cout << all.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "bert-eval: masked-LM loss, top-1/top-5 accuracy, perplexity (and NSP accuracy) of a BERT model on\n"
+      "validation files, per file and overall, with deterministic masking; and fill-mask predictions.\n"
+      "Examples:\n"
+      "  bert-eval --checkpoint runs/mini --data corpus/valid.txt            # the run's latest checkpoint\n"
+      "  bert-eval --checkpoint runs/mini/step-0000500 --data a.txt b.txt --json\n"
+      "  bert-eval --all-checkpoints runs/mini --data corpus/valid.txt --json --output curve.json\n"
+      "  bert-eval fill-mask --checkpoint runs/mini \"Natura [MASK] najpiękniejsze obrazy.\""};
+  std::string checkpoint, all_checkpoints, output, precision = "fp32", device_name = "auto", cache_dir;
+  std::vector<std::string> files;
+  eval::EvalOptions o;
+  bool json = false, verbose = false;
+  app.add_option("--checkpoint,-c", checkpoint, "a checkpoint dir, a run dir (its latest valid checkpoint) "
+                 "or a Hugging Face BERT dir (config.json, model.safetensors, vocab.txt)");
+  app.add_option("--all-checkpoints", all_checkpoints, "evaluate every step-* checkpoint of this run dir");
+  app.add_option("--data,-d", files, "validation files (BERT text or JSONL, .gz ok)");
+  app.add_flag("--json", json, "print JSON instead of a table");
+  app.add_option("--output,-o", output, "write the table/JSON to this file instead of stdout");
+  app.add_option("--seed", o.seed, "masking seed; the training seed reproduces training's validation numbers")
+      ->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "sequences per forward pass")->capture_default_str();
+  app.add_option("--precision", precision, "fp32, bf16 or fp16 (CUDA)")->capture_default_str();
+  app.add_option("--max-seq-len", o.max_seq_len, "tokens per sequence (default: the checkpoint's, else 128)");
+  app.add_flag("--nsp", o.nsp, "pack sentence pairs (nsp-pairs) and report NSP accuracy");
+  app.add_option("--max-batches", o.max_batches, "at most N batches per file (0 = all)");
+  app.add_option("--cache-dir", cache_dir, "token shard cache (default: <run dir>/cache, else a temp dir)");
+  app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_flag("--verbose,-v", verbose, "debug logging");
+  app.set_version_flag("--version", std::string("bert-eval ") + BERT_VERSION);
+
+  CLI::App* fill = app.add_subcommand("fill-mask", "top-k candidates for each [MASK] of a text");
+  std::string fill_checkpoint;
+  std::vector<std::string> texts;
+  int top_k = 5;
+  bool fill_json = false;
+  fill->add_option("--checkpoint,-c", fill_checkpoint, "checkpoint, run or Hugging Face BERT dir")->required();
+  fill->add_option("--top-k,-k", top_k, "candidates per mask")->capture_default_str();
+  fill->add_flag("--json", fill_json, "print JSON");
+  fill->add_option("--device", device_name, "auto, cpu, cuda or cuda:N");
+  fill->add_option("texts", texts, "texts with [MASK]; none = one text per line on stdin");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help/--version: 0; bad flags: usage error
+  }
+
+  try {
+    bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
+    const torch::Device device = bert::train::resolve_device(device_name);
+    if (fill->parsed()) return fill_mask(fill_checkpoint, texts, top_k, fill_json, device);
+
+    if (checkpoint.empty() == all_checkpoints.empty()) {
+      throw usage_error("pass exactly one of --checkpoint DIR and --all-checkpoints RUN_DIR (see --help)");
+    }
+    if (files.empty()) throw usage_error("--data FILE... is required: the validation files to evaluate on");
+    o.files.assign(files.begin(), files.end());
+    o.precision = precision;
+    o.cache_dir = cache_dir;
+    if (!all_checkpoints.empty()) {
+      std::vector<eval::EvalReport> reports = eval::evaluate_run(all_checkpoints, o, device);
+      emit(json ? eval::run_json(all_checkpoints, reports).dump(2) + "\n" : eval::format_table(reports), output);
+      return 0;
+    }
+    eval::LoadedModel model = eval::load_model(checkpoint, device);
+    bert::util::log_info("evaluating " + model.dir.string() +
+                         (model.step >= 0 ? " (step " + std::to_string(model.step) + ")" : "") + " on " +
+                         bert::train::describe_device(device) + ", " + precision);
+    eval::EvalReport report = eval::evaluate(model, o, device);
+    emit(json ? report.to_json().dump(2) + "\n" : eval::format_table({report}), output);
+    return 0;
+  } catch (const bert::util::Error& e) {
+    bert::util::log_error(e.what());
+    return bert::util::exit_code_for(e.kind());
+  } catch (const c10::Error& e) {
+    bert::util::log_error(std::string("torch: ") + e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    bert::util::log_error(e.what());
+    return 1;
+  }
+}

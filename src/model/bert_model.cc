@@ -1,0 +1,158 @@
+// BertForPreTraining: assembles the HF name tree, initialises weights, computes the pre-training
+// losses with the MLM head applied only at predicted positions.
+#include "model/bert_model.h"
+
+#include "model/layers.h"
+#include "util/error.h"
+
+namespace bert::model {
+
+namespace nn = torch::nn;
+
+namespace {
+constexpr int64_t kIgnoreIndex = -100;
+
+// Logits for a loss: at least fp32 (autocast leaves them bf16/fp16), double stays double.
+torch::Tensor at_least_fp32(const torch::Tensor& t) {
+  return c10::elementSize(t.scalar_type()) < 4 ? t.to(torch::kFloat32) : t;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void check_2d(const torch::Tensor& t, const char* name, int64_t batch, int64_t seq) {
+  if (!t.defined()) return;
+  if (t.dim() != 2 || t.size(0) != batch || t.size(1) != seq) {
+    throw util::input_error(std::string("BertForPreTraining: ") + name + " must be [" +
+                            std::to_string(batch) + ", " + std::to_string(seq) + "], got " +
+                            c10::str(t.sizes()));
+  }
+}
+}  // namespace
+
+BertForPreTrainingImpl::BertForPreTrainingImpl(const BertConfig& config, uint64_t init_seed)
+    : config_(config) {
+  config_.validate();
+  // bert.{embeddings, encoder.layer.N, [encoder.LayerNorm], pooler.dense}
+  auto bert = add_node(*this, "bert");
+  embeddings_ = bert->register_module("embeddings", std::make_shared<EmbeddingsImpl>(config_));
+  auto encoder = add_node(*bert, "encoder");
+  auto layer_list = encoder->register_module("layer", nn::ModuleList());
+  for (int i = 0; i < config_.num_layers; ++i) {
+    layers_.push_back(std::make_shared<EncoderLayerImpl>(config_));
+    layer_list->push_back(layers_.back());
+  }
+  if (config_.norm == "pre") {
+    final_norm_ = encoder->register_module(
+        "LayerNorm", nn::LayerNorm(nn::LayerNormOptions({config_.hidden_size}).eps(config_.layer_norm_eps)));
+  }
+  pooler_ = add_node(*bert, "pooler")->register_module("dense",
+                                                       nn::Linear(config_.hidden_size, config_.hidden_size));
+  // cls.{predictions.{bias, transform.*}, seq_relationship}
+  auto cls = add_node(*this, "cls");
+  mlm_head_ = cls->register_module("predictions", std::make_shared<MlmHeadImpl>(config_));
+  seq_relationship_ = cls->register_module("seq_relationship", nn::Linear(config_.hidden_size, 2));
+  init_weights(init_seed);
+}
+
+void BertForPreTrainingImpl::init_weights(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const std::string word = "bert.embeddings.word_embeddings.weight";
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    if (ends_with(name, "LayerNorm.weight")) {
+      p.fill_(1.0);
+    } else if (ends_with(name, "bias")) {
+      p.zero_();
+    } else {
+      // fp32 draws on the CPU, so the weights do not depend on the parameter's device or dtype.
+      auto w = torch::empty(p.sizes(), torch::kFloat32).normal_(0.0, config_.initializer_range, gen);
+      if (name == word) w[config_.pad_token_id].zero_();
+      p.copy_(w);
+    }
+  }
+}
+
+const torch::Tensor& BertForPreTrainingImpl::word_embeddings() const {
+  return embeddings_->word_embeddings->weight;
+}
+
+torch::Tensor BertForPreTrainingImpl::encode(const torch::Tensor& input_ids,
+                                             const torch::Tensor& token_type_ids,
+                                             const torch::Tensor& attention_mask) {
+  if (input_ids.dim() != 2) {
+    throw util::input_error("BertForPreTraining: input_ids must be [B, T], got " +
+                            c10::str(input_ids.sizes()));
+  }
+  const int64_t batch = input_ids.size(0), seq = input_ids.size(1);
+  check_2d(token_type_ids, "token_type_ids", batch, seq);
+  check_2d(attention_mask, "attention_mask", batch, seq);
+  auto x = embeddings_->forward(input_ids, token_type_ids);  // [B, T, H]
+  // Without padding, pass no mask: SDPA then may pick its fastest kernel (flash on CUDA).
+  torch::Tensor key_mask;
+  if (attention_mask.defined()) {
+    auto keep = attention_mask.to(torch::kBool);  // [B, T]
+    if (!keep.all().item<bool>()) key_mask = keep.view({batch, 1, 1, seq});  // [B, 1, 1, T]
+  }
+  for (auto& layer : layers_) x = layer->forward(x, key_mask);  // [B, T, H]
+  if (final_norm_) x = final_norm_(x);
+  return x;
+}
+
+torch::Tensor BertForPreTrainingImpl::nsp_head(const torch::Tensor& hidden) {
+  auto pooled = torch::tanh(pooler_(hidden.select(1, 0)));  // [B, H] from [CLS]
+  return seq_relationship_(pooled);                          // [B, 2]
+}
+
+PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids,
+                                                  const torch::Tensor& token_type_ids,
+                                                  const torch::Tensor& attention_mask,
+                                                  const torch::Tensor& mlm_labels,
+                                                  const torch::Tensor& nsp_labels) {
+  auto hidden = encode(input_ids, token_type_ids, attention_mask);  // [B, T, H]
+  const int64_t batch = hidden.size(0), seq = hidden.size(1), width = hidden.size(2);
+  check_2d(mlm_labels, "mlm_labels", batch, seq);
+  if (!mlm_labels.defined()) throw util::input_error("BertForPreTraining: mlm_labels are required");
+
+  PretrainingOutput out;
+  // Gather the N predicted positions before the head: the [H] -> [V] projection is most of a small
+  // model's FLOPs, and only ~15% of tokens need it.
+  const auto flat_labels = mlm_labels.reshape({-1});                          // [B*T]
+  const auto index = (flat_labels != kIgnoreIndex).nonzero().squeeze(1);      // [N]
+  const auto picked = hidden.reshape({batch * seq, width}).index_select(0, index);  // [N, H]
+  out.mlm_targets = flat_labels.index_select(0, index);                       // [N]
+  out.mlm_logits = at_least_fp32(mlm_head_->forward(picked, word_embeddings()));  // [N, V]
+  if (index.size(0) > 0) {
+    out.mlm_loss = torch::cross_entropy_loss(out.mlm_logits, out.mlm_targets);  // []
+  } else {
+    out.mlm_loss = out.mlm_logits.sum() * 0.0;  // [] zero, keeps the graph (and DDP) consistent
+  }
+  out.loss = out.mlm_loss;
+
+  if (nsp_labels.defined()) {
+    if (nsp_labels.dim() != 1 || nsp_labels.size(0) != batch) {
+      throw util::input_error("BertForPreTraining: nsp_labels must be [" + std::to_string(batch) +
+                              "], got " + c10::str(nsp_labels.sizes()));
+    }
+    if ((nsp_labels != kIgnoreIndex).any().item<bool>()) {
+      out.nsp_logits = at_least_fp32(nsp_head(hidden));                  // [B, 2]
+      out.nsp_loss = torch::cross_entropy_loss(out.nsp_logits, nsp_labels);    // []
+      out.loss = out.loss + out.nsp_loss;
+    }
+  }
+  return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> BertForPreTrainingImpl::logits(
+    const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+    const torch::Tensor& attention_mask) {
+  auto hidden = encode(input_ids, token_type_ids, attention_mask);              // [B, T, H]
+  auto mlm = at_least_fp32(mlm_head_->forward(hidden, word_embeddings()));  // [B, T, V]
+  auto nsp = at_least_fp32(nsp_head(hidden));                                     // [B, 2]
+  return {mlm, nsp};
+}
+
+}  // namespace bert::model
