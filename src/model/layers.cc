@@ -93,7 +93,9 @@ torch::Tensor EncoderLayerImpl::self_attention(const torch::Tensor& x, const tor
   const double p = is_training() ? attention_dropout_ : 0.0;
   std::optional<torch::Tensor> mask;
   if (key_mask.defined()) mask = key_mask;
-  auto ctx = at::scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], mask, p);  // [B, h, T, d]
+  // unbind, not qkv[i]: three select()s would each allocate and zero a [3, B, h, T, d] gradient.
+  const auto parts = qkv.unbind(0);                                              // 3 x [B, h, T, d]
+  auto ctx = at::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask, p);  // [B, h, T, d]
   ctx = ctx.transpose(1, 2).reshape({batch, seq, hidden});                       // [B, T, H]
   return torch::dropout(attn_dense_(ctx), hidden_dropout_, is_training());       // [B, T, H]
 }

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <unordered_map>
 
 #include "text/unicode.h"
@@ -126,12 +125,7 @@ class Merger {
   void update(uint32_t k) {
     Pair& p = pairs_[k];
     const bool eligible = p.count >= min_count_;
-    if (eligible) {
-      p.score = wordpiece_ ? static_cast<double>(p.count) /
-                                 (static_cast<double>(sym_count_[static_cast<size_t>(p.a)]) *
-                                  static_cast<double>(sym_count_[static_cast<size_t>(p.b)]))
-                           : static_cast<double>(p.count);
-    }
+    if (eligible) p.score = score_of(p);
     const Slot slot{p.score, p.count, p.a, p.b, k};
     if (p.heap_pos < 0) {
       if (!eligible) return;
@@ -236,9 +230,47 @@ class Merger {
       dirty_pairs_of(a);
       if (b != a) dirty_pairs_of(b);
     }
-    for (uint32_t q : dirty_) update(q);
+    if (dirty_.size() * 4 > heap_.size()) {
+      rebuild_heap();  // many changed keys (typical under the wordpiece rule): O(heap) beats sifting each
+    } else {
+      for (uint32_t q : dirty_) update(q);
+    }
     dirty_.clear();
     ++step_;
+  }
+
+  // Recomputes the dirty pairs' scores and rebuilds the heap bottom-up (Floyd). The heap order is a
+  // strict total order, so the top -- and thus the training result -- is the same as with update().
+  void rebuild_heap() {
+    std::vector<uint32_t> added;
+    for (uint32_t q : dirty_) {
+      Pair& p = pairs_[q];
+      if (p.count < min_count_) continue;
+      p.score = score_of(p);
+      if (p.heap_pos < 0) added.push_back(q);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < heap_.size(); ++i) {
+      const Pair& p = pairs_[heap_[i].pair];
+      if (p.count >= min_count_) {
+        heap_[n++] = {p.score, p.count, p.a, p.b, heap_[i].pair};
+      } else {
+        pairs_[heap_[i].pair].heap_pos = -1;
+      }
+    }
+    heap_.resize(n);
+    for (uint32_t q : added) {
+      const Pair& p = pairs_[q];
+      heap_.push_back({p.score, p.count, p.a, p.b, q});
+    }
+    for (size_t i = 0; i < heap_.size(); ++i) pairs_[heap_[i].pair].heap_pos = static_cast<int32_t>(i);
+    for (size_t i = heap_.size() / 2; i-- > 0;) sift_down(i);
+  }
+
+  double score_of(const Pair& p) const {
+    if (!wordpiece_) return static_cast<double>(p.count);
+    return static_cast<double>(p.count) / (static_cast<double>(sym_count_[static_cast<size_t>(p.a)]) *
+                                           static_cast<double>(sym_count_[static_cast<size_t>(p.b)]));
   }
 
   void dirty_pairs_of(int32_t s) {
