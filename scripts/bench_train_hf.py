@@ -66,20 +66,21 @@ def main():
                 step()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(a.steps):
                 loss = step()
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             secs = time.perf_counter() - t0
+            cpu_ms = 1000 * (time.process_time() - c0) / a.steps  # steadier than wall time on a shared machine
             tps = a.steps * a.batch * a.seq / secs
             if a.json:
                 print(json.dumps({"impl": "hf", "model": name, "dtype": dtype, "seq": a.seq, "batch": a.batch,
-                                  "threads": torch.get_num_threads(), "ms_per_step": 1000 * secs / a.steps,
+                                  "threads": torch.get_num_threads(), "ms_per_step": 1000 * secs / a.steps, "cpu_ms_per_step": cpu_ms,
                                   "tokens_per_s": tps, "loss": loss}), flush=True)
             else:
                 print(f"hf   {name:>6} {dtype:>4} seq {a.seq} batch {a.batch} threads {torch.get_num_threads()}: "
-                      f"{1000 * secs / a.steps:8.1f} ms/step {tps:9.1f} tokens/s (loss {loss:.3f})", flush=True)
+                      f"{1000 * secs / a.steps:8.1f} ms/step {tps:9.1f} tokens/s {cpu_ms:8.1f} cpu-ms/step (loss {loss:.3f})", flush=True)
 
 
 if __name__ == "__main__":

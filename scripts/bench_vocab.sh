@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks bert-vocab against Hugging Face tokenizers on the same corpus, side by side:
 # build time for 30,522 tokens (1 and 2 threads), encode throughput (1 and 2 threads), peak RSS,
-# held-out fertility of both algorithms, and the ratios against the targets.
+# held-out fertility of the three algorithms (wordpiece = likelihood gain, wordpiece-ratio = the
+# pure count(ab)/(count(a)count(b)) score, bpe), and the ratios against the targets.
 #   scripts/bench_vocab.sh CORPUS [HELDOUT]
 # Environment: BERT_VOCAB_BIN (default: first of build*/src/cli/bert-vocab), BERT_PYTHON (.venv/bin/python).
 set -euo pipefail
@@ -36,7 +37,8 @@ for t in 1 2; do
   run enc_ours_$t "$BIN" stats --vocab "$W/wp_2" --input "$CORPUS" --threads $t
   RAYON_NUM_THREADS=$t run enc_hf_$t "$PY" scripts/bench_vocab_hf.py encode "$W/wp_2" "$CORPUS"
 done
-for v in wp_2 bpe_2 hf_2; do run fert_$v "$BIN" stats --vocab "$W/$v" --input "$HELDOUT" --threads 2; done
+run ours_ratio_2 "$BIN" build --input "$CORPUS" --output "$W/ratio_2" --vocab-size $SIZE --threads 2 --algorithm wordpiece-ratio
+for v in wp_2 ratio_2 bpe_2 hf_2; do run fert_$v "$BIN" stats --vocab "$W/$v" --input "$HELDOUT" --threads 2; done
 
 printf '\n%-44s %14s %14s %8s\n' "measure" "bert-vocab" "HF tokenizers" "ratio"
 for t in 1 2; do
@@ -58,8 +60,8 @@ done
 printf '%-44s %12sMB %12sMB\n' "peak RSS encode (2 threads)" "$(val enc_ours_2 rss)" "$(val enc_hf_2 rss)"
 fert() { sed -n 's/.* \([0-9.]*\) tokens\/word.*/\1/p' "$W/fert_$1.out"; }
 echo
-echo "held-out fertility (tokens/word): wordpiece $(fert wp_2), bpe $(fert bpe_2), HF WordPieceTrainer $(fert hf_2)"
-echo "vocab sizes: wordpiece $(($(wc -l < "$W/wp_2/vocab.txt"))), bpe $(($(wc -l < "$W/bpe_2/vocab.txt"))), HF $(($(wc -l < "$W/hf_2/vocab.txt")))"
+echo "held-out fertility (tokens/word): wordpiece $(fert wp_2), wordpiece-ratio $(fert ratio_2), bpe $(fert bpe_2), HF WordPieceTrainer $(fert hf_2)"
+echo "vocab sizes: wordpiece $(($(wc -l < "$W/wp_2/vocab.txt"))), wordpiece-ratio $(($(wc -l < "$W/ratio_2/vocab.txt"))), bpe $(($(wc -l < "$W/bpe_2/vocab.txt"))), HF $(($(wc -l < "$W/hf_2/vocab.txt")))"
 echo "bpe vs HF vocab overlap: $overlap; wordpiece vocab 1 vs 2 threads: $DET"
 echo
 echo "targets: build >= 2x faster than HF (2 threads): wordpiece $(echo "$(val hf_2 time) / $(val ours_wp_2 time)" | bc -l | cut -c1-4)x, bpe $(echo "$(val hf_2 time) / $(val ours_bpe_2 time)" | bc -l | cut -c1-4)x"

@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   eval::EvalOptions o;
   bool json = false, verbose = false;
+  int threads = 0;
   app.add_option("--checkpoint,-c", checkpoint, "a checkpoint dir, a run dir (its latest valid checkpoint) "
                  "or a Hugging Face BERT dir (config.json, model.safetensors, vocab.txt)");
   app.add_option("--all-checkpoints", all_checkpoints, "evaluate every step-* checkpoint of this run dir");
@@ -79,6 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-batches", o.max_batches, "at most N batches per file (0 = all)");
   app.add_option("--cache-dir", cache_dir, "token shard cache (default: <run dir>/cache, else a temp dir)");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "intra-op CPU threads (0 = all cores)");
   app.add_flag("--verbose,-v", verbose, "debug logging");
   app.set_version_flag("--version", std::string("bert-eval ") + BERT_VERSION);
 
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
 
   try {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
+    if (threads > 0) torch::set_num_threads(threads);
     const torch::Device device = bert::train::resolve_device(device_name);
     if (fill->parsed()) return fill_mask(fill_checkpoint, texts, top_k, fill_json, device);
 

@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
   b->add_option("--input", inputs, "training text files")->required()->expected(1, -1);
   b->add_option("--output", output, "vocabulary directory to write (replaced atomically)")->required();
   b->add_option("--vocab-size", opt.vocab_size, "final size, including specials and alphabet")->required()->check(CLI::Range(1, 1 << 24));
-  b->add_option("--algorithm", algorithm, "wordpiece: merge max count(ab)/(count(a)count(b)); bpe: most frequent pair (HF's trainer)")->capture_default_str();
+  b->add_option("--algorithm", algorithm, "wordpiece: merge max likelihood gain count(ab)*log(count(ab)*N/(count(a)count(b))); "
+                 "wordpiece-ratio: max count(ab)/(count(a)count(b)); bpe: most frequent pair (HF's trainer)")->capture_default_str();
   b->add_option("--mode", mode, "uncased (lowercase+strip accents), cased, lowercase (keep accents)")->capture_default_str();
   b->add_option("--min-frequency", opt.min_frequency, "never merge pairs seen fewer times")->capture_default_str();
   b->add_option("--limit-alphabet", opt.limit_alphabet, "keep the N most frequent characters (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -132,8 +132,11 @@ fs::path resolve_model_dir(const fs::path& path_in, SourceKind* kind) {
     if (!missing.empty()) {
       std::string names;
       for (const auto& m : missing) names += (names.empty() ? "" : " and ") + m;
+      const bool fast_only = present(path / "tokenizer.json") && !present(path / "vocab.txt");
       throw util::input_error("the Hugging Face model dir " + path.string() + " has no " + names +
-                              " (it needs config.json, model.safetensors and vocab.txt)");
+                              " (it needs config.json, model.safetensors and vocab.txt)" +
+                              (fast_only ? "; it has only tokenizer.json: write vocab.txt with "
+                                           "AutoTokenizer.from_pretrained(dir).backend_tokenizer.model.save(dir)" : ""));
     }
     *kind = SourceKind::kHuggingFace;
     return path;

@@ -35,15 +35,17 @@ class BertForPreTrainingImpl : public torch::nn::Module {
   // BERT / transformers `_init_weights`: Linear and Embedding weights ~ N(0, initializer_range),
   // biases 0 (cls.predictions.bias too), LayerNorm weight 1 and bias 0, the pad_token_id row of the
   // word embeddings 0. Draws come from a CPU torch generator seeded with `seed`, in named_parameters()
-  // order, so a seed gives the same weights on any device and dtype-independent draws (fp32 draws).
+  // order, so a seed gives the same weights whatever the parameters' device or dtype (fp32 draws).
   void init_weights(uint64_t seed);
 
   // input_ids, token_type_ids, attention_mask, mlm_labels: [B, T] int64; nsp_labels: [B] int64
   // (undefined or all -100 = no NSP loss). The MLM head runs only where mlm_labels != -100.
   // token_type_ids may be undefined (all 0); attention_mask may be undefined (no padding).
-  // Logits and losses are fp32 even under autocast (fp64 for a double model). With no predicted position (N = 0) mlm_loss is a zero that
-  // is still connected to the graph (not NaN). The pooler and NSP head run only when the NSP loss
-  // is used, and otherwise receive no gradient (their .grad stays undefined).
+  // Logits and losses are fp32 even under autocast (fp64 for a double model). With no predicted
+  // position (N = 0) mlm_loss is a zero still connected to the graph (not NaN). The pooler and NSP
+  // head run only when the NSP loss is used, and otherwise get no gradient (.grad stays undefined).
+  // The attention mask is dropped when it has no padding (one host sync), so SDPA may use its
+  // fastest kernel.
   // Dropout follows is_training() and draws from torch's default generator (seed it per step).
   PretrainingOutput forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
                             const torch::Tensor& attention_mask, const torch::Tensor& mlm_labels,

@@ -1,5 +1,5 @@
-// Vocabulary training: alphabet selection, initial "##" characters, and the merge loop with
-// incremental pair counts. The BPE rule follows HF's BpeTrainer (which WordPieceTrainer wraps) step
+// Vocabulary training: alphabet selection, initial "##" characters, the merge loop with incremental
+// pair counts, and (wordpiece rule) the swap of unused intermediate tokens for further merges. The BPE rule follows HF's BpeTrainer (which WordPieceTrainer wraps) step
 // for step: alphabet counted over word occurrences, limit_alphabet keeps the most frequent
 // characters, characters outside the alphabet are dropped from words, a word's non-first characters
 // carry "##", ties between equal counts go to the pair with the smaller ids, training stops at
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <unordered_map>
 
 #include "text/unicode.h"
@@ -25,7 +26,7 @@ double seconds_since(Clock::time_point t) {
 struct Pair {
   int32_t a = 0, b = 0;
   int64_t count = 0;
-  double score = 0;             // wordpiece: count(ab)/(count(a)count(b)); bpe: count
+  double score = 0;             // see score_of(); may be stale (too high) under kWordPiece, see revalidate_top()
   int32_t heap_pos = -1;        // index in the heap, -1 when not eligible
   uint32_t dirty = 0;           // last merge step that queued this pair for a heap update
   bool in_lists = false;        // registered in sym_pairs_ of a and b (wordpiece rule only)
@@ -45,7 +46,8 @@ class Merger {
   Merger(const TrainerOptions& options, std::vector<std::string>& tokens,
          std::unordered_map<std::string, int32_t>& ids, std::string prefix)
       : opt_(options), tokens_(tokens), ids_(ids), prefix_(std::move(prefix)),
-        wordpiece_(options.algorithm == Algorithm::kWordPiece),
+        rule_(options.algorithm),
+        wordpiece_(options.algorithm != Algorithm::kBpe),
         min_count_(static_cast<int64_t>(std::max<uint64_t>(1, options.min_frequency))) {}
 
   void add_word(const std::vector<int32_t>& symbols, int64_t count) {
@@ -53,33 +55,116 @@ class Merger {
     syms_.insert(syms_.end(), symbols.begin(), symbols.end());
   }
 
-  // Runs merges until the vocabulary has `vocab_size` tokens or no eligible pair is left.
+  // `text` is the word as the tokenizer will see it; empty when a character of it was dropped (the
+  // tokenizer makes such a word [UNK], so it uses no piece). Only the wordpiece rule reads it.
+  void add_word(const std::vector<int32_t>& symbols, int64_t count, std::string_view text) {
+    add_word(symbols, count);
+    if (rule_ == Algorithm::kWordPiece) text_.push_back(text);
+  }
+
+  // Runs merges until the vocabulary has `vocab_size` tokens or no eligible pair is left; under the
+  // wordpiece rule, then swaps merged tokens that no training word uses for further merges.
   size_t run(TrainReport* report, const std::function<void(const TrainProgress&)>& progress) {
+    initial_ = tokens_.size();
     sym_count_.assign(tokens_.size(), 0);
     for (uint32_t w = 0; w < words_.size(); ++w) {
       const Word& word = words_[w];
       for (uint32_t i = 0; i < word.len; ++i) {
         sym_count_[static_cast<size_t>(syms_[word.begin + i])] += word.count;
+        total_ += word.count;
         if (i + 1 < word.len) change(syms_[word.begin + i], syms_[word.begin + i + 1], word.count, w);
       }
     }
     for (uint32_t k = 0; k < pairs_.size(); ++k) update(k);
     dirty_.clear();
     ++step_;  // the dirty marks of the initial count belong to step 0
-    size_t merges = 0;
     const size_t target = static_cast<size_t>(opt_.vocab_size);
-    while (tokens_.size() < target) {
+    size_t merges = merge_until(target, target, report, progress);
+    if (rule_ == Algorithm::kWordPiece) merges += prune_unused(target, report, progress);
+    if (progress) progress({TrainProgress::kMerging, std::min(tokens_.size(), target), target});
+    return merges;
+  }
+
+ private:
+  size_t merge_until(size_t limit, size_t target, TrainReport* report,
+                     const std::function<void(const TrainProgress&)>& progress) {
+    size_t merges = 0;
+    while (tokens_.size() < limit) {
       if (heap_.empty()) {
         report->stop_reason = "no pair of tokens occurs at least --min-frequency (" +
                               std::to_string(min_count_) + ") times any more; lower it or add text";
         break;
       }
+      if (rule_ == Algorithm::kWordPiece) revalidate_top();
       merge(heap_[0].pair);
       ++merges;
-      if (progress && (merges & 255) == 0) progress({TrainProgress::kMerging, tokens_.size(), target});
+      if (progress && (merges & 255) == 0) {
+        progress({TrainProgress::kMerging, std::min(tokens_.size(), target), target});
+      }
     }
-    if (progress) progress({TrainProgress::kMerging, tokens_.size(), target});
     return merges;
+  }
+
+  // A merged token that the tokenizer (greedy longest match) never picks in any training word is
+  // an intermediate step of longer merges ("convin" once "convince" exists). It has count 0 in the
+  // training segmentation, so dropping it changes neither that segmentation nor its likelihood;
+  // its slot is refilled by further merges, in rounds, until `target` tokens are used or no pair
+  // is left. If the live tokens end up above `target` the latest merges go; below it (pairs ran
+  // out), the earliest unused tokens come back. Returns the extra merges; sets report->pruned.
+  size_t prune_unused(size_t target, TrainReport* report,
+                      const std::function<void(const TrainProgress&)>& progress) {
+    constexpr int kMaxRounds = 8;
+    size_t merges = 0;
+    std::vector<char> live;
+    for (int round = 0;; ++round) {
+      live = mark_used();
+      const size_t n_live = initial_ + static_cast<size_t>(std::count(live.begin() + static_cast<long>(initial_), live.end(), 1));
+      if (n_live >= target || heap_.empty() || round == kMaxRounds) break;
+      merges += merge_until(tokens_.size() + (target - n_live), target, report, progress);
+    }
+    std::vector<size_t> keep;
+    for (size_t id = initial_; id < tokens_.size(); ++id) {
+      if (live[id]) keep.push_back(id);
+    }
+    if (initial_ + keep.size() > target) keep.resize(target - initial_);
+    for (size_t id = initial_; id < tokens_.size() && initial_ + keep.size() < target; ++id) {
+      if (!live[id]) keep.push_back(id);
+    }
+    std::sort(keep.begin(), keep.end());
+    report->pruned = tokens_.size() - initial_ - keep.size();
+    if (initial_ + keep.size() == target) report->stop_reason.clear();
+    std::vector<std::string> out(tokens_.begin(), tokens_.begin() + static_cast<long>(initial_));
+    for (size_t id : keep) out.push_back(std::move(tokens_[id]));
+    tokens_ = std::move(out);
+    return merges;
+  }
+
+  // Marks the tokens that greedy longest-match-first picks in at least one training word.
+  std::vector<char> mark_used() const {
+    std::vector<char> used(tokens_.size(), 0);
+    size_t longest = 0;
+    for (size_t id = initial_; id < tokens_.size(); ++id) longest = std::max(longest, tokens_[id].size());
+    std::string piece;
+    for (std::string_view w : text_) {
+      for (size_t i = 0; i < w.size();) {
+        size_t j = std::min(w.size(), i + longest);
+        int32_t found = -1;
+        for (; j > i; --j) {
+          if (j < w.size() && (static_cast<uint8_t>(w[j]) & 0xC0) == 0x80) continue;  // inside a character
+          piece.assign(i == 0 ? "" : prefix_);
+          piece.append(w.substr(i, j - i));
+          auto it = ids_.find(piece);
+          if (it != ids_.end()) {
+            found = it->second;
+            break;
+          }
+        }
+        if (found < 0) break;  // cannot happen: every kept character is a token
+        used[static_cast<size_t>(found)] = 1;
+        i = j;
+      }
+    }
+    return used;
   }
 
  private:
@@ -216,6 +301,7 @@ class Merger {
           sym_count_[static_cast<size_t>(a)] -= word.count;
           sym_count_[static_cast<size_t>(b)] -= word.count;
           sym_count_[static_cast<size_t>(t)] += word.count;
+          total_ -= word.count;
           s[out++] = t;
           ++i;
         } else {
@@ -267,10 +353,29 @@ class Merger {
     for (size_t i = heap_.size() / 2; i-- > 0;) sift_down(i);
   }
 
+  // The gain falls as its symbols' counts rise and as total_
+  // shrinks (d/dN n log(nN/(ca cb)) = n/N > 0). A merge re-scores every pair whose own count or
+  // whose symbols' counts fell, so a key left stale by a merge elsewhere is an upper bound of its
+  // pair's gain now: re-scoring the top until it is current yields the exact maximum (lazy greedy)
+  // without re-scoring every pair each time N falls.
+  void revalidate_top() {
+    for (;;) {
+      Slot& top = heap_[0];
+      const double s = score_of(pairs_[top.pair]);
+      if (s == top.score) return;
+      pairs_[top.pair].score = s;
+      top.score = s;
+      sift_down(0);
+    }
+  }
+
   double score_of(const Pair& p) const {
-    if (!wordpiece_) return static_cast<double>(p.count);
-    return static_cast<double>(p.count) / (static_cast<double>(sym_count_[static_cast<size_t>(p.a)]) *
-                                           static_cast<double>(sym_count_[static_cast<size_t>(p.b)]));
+    const double n = static_cast<double>(p.count);
+    if (!wordpiece_) return n;
+    const double ca = static_cast<double>(sym_count_[static_cast<size_t>(p.a)]);
+    const double cb = static_cast<double>(sym_count_[static_cast<size_t>(p.b)]);
+    if (rule_ == Algorithm::kWordPieceRatio) return n / (ca * cb);
+    return n * std::log(n * static_cast<double>(total_) / (ca * cb));
   }
 
   void dirty_pairs_of(int32_t s) {
@@ -295,8 +400,11 @@ class Merger {
   std::vector<std::string>& tokens_;
   std::unordered_map<std::string, int32_t>& ids_;
   const std::string prefix_;
-  const bool wordpiece_;
+  const Algorithm rule_;
+  const bool wordpiece_;  // a score that depends on count(a) and count(b) (both wordpiece rules)
   const int64_t min_count_;
+  int64_t total_ = 0;      // N: symbols in the corpus, summed over word occurrences
+
   std::vector<Word> words_;
   std::vector<int32_t> syms_;
   std::vector<int64_t> sym_count_;
@@ -306,6 +414,8 @@ class Merger {
   std::vector<Slot> heap_;      // eligible pairs, best at [0]
   std::vector<uint32_t> dirty_;  // pairs whose count or score changed in this merge step
   uint32_t step_ = 0;
+  size_t initial_ = 0;                 // specials, unused slots and characters: never pruned
+  std::vector<std::string_view> text_;  // per word, for mark_used() (wordpiece rule only)
 };
 
 std::vector<char32_t> decode_all(std::string_view w) {
@@ -330,10 +440,12 @@ std::string utf8(char32_t c) {
 
 Algorithm parse_algorithm(std::string_view name) {
   if (name == "wordpiece") return Algorithm::kWordPiece;
+  if (name == "wordpiece-ratio") return Algorithm::kWordPieceRatio;
   if (name == "bpe") return Algorithm::kBpe;
   throw util::usage_error("unknown algorithm \"" + std::string(name) +
-                          "\"; choose wordpiece (merge by count(ab)/(count(a)count(b))) or bpe (merge "
-                          "the most frequent pair, as Hugging Face's WordPieceTrainer)");
+                          "\"; choose wordpiece (merge by likelihood gain count(ab)*log(count(ab)*N/"
+                          "(count(a)count(b)))), wordpiece-ratio (merge by count(ab)/(count(a)count(b))) "
+                          "or bpe (merge the most frequent pair, as Hugging Face's WordPieceTrainer)");
 }
 
 TokenizerConfig config_for(const TrainerOptions& options) {
@@ -407,7 +519,9 @@ std::vector<std::string> learn_vocab(const WordCounts& counts, const TrainerOpti
       if (in_alphabet.count(chars[i]) == 0) continue;  // dropped, as HF does
       symbols.push_back(ids.at(i == 0 ? utf8(chars[i]) : prefix + utf8(chars[i])));
     }
-    if (!symbols.empty()) merger.add_word(symbols, static_cast<int64_t>(c));
+    if (!symbols.empty()) {
+      merger.add_word(symbols, static_cast<int64_t>(c), symbols.size() == chars.size() ? std::string_view(w) : std::string_view());
+    }
   }
   report->merges = merger.run(report, progress);
   return tokens;

@@ -51,7 +51,7 @@ class VocabCli : public ::testing::Test {
 };
 
 TEST_F(VocabCli, BuildWritesLoadableVocabAndSummary) {
-  const Result r = run("build --input " + kText + " --output " + p("vocab") + " --vocab-size 2000 --unused 10 --min-frequency 1 "
+  const Result r = run("build --input " + kText + " --output " + p("vocab") + " --vocab-size 1500 --unused 10 --min-frequency 1 "
                        "--mode lowercase --heldout " + kText + " --threads 2");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("lines"), std::string::npos);
@@ -61,7 +61,7 @@ TEST_F(VocabCli, BuildWritesLoadableVocabAndSummary) {
   std::istringstream vocab(read_file(p("vocab") + "/vocab.txt"));
   std::vector<std::string> tokens;
   for (std::string t; std::getline(vocab, t);) tokens.push_back(t);
-  ASSERT_EQ(tokens.size(), 2000u);
+  ASSERT_EQ(tokens.size(), 1500u);
   EXPECT_EQ(tokens[0], "[PAD]");
   EXPECT_EQ(tokens[4], "[MASK]");
   EXPECT_EQ(tokens[5], "[unused0]");

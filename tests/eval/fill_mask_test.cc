@@ -72,7 +72,9 @@ TEST_F(FillMaskTest, TopKIsTheSoftmaxOfTheFullLogits) {
       EXPECT_EQ(m.candidates[k].id, i[k].item<int64_t>());
       EXPECT_NEAR(m.candidates[k].probability, p[k].item<double>(), 1e-7);
       EXPECT_EQ(m.candidates[k].token, model_.vocab->token(m.candidates[k].id));
-      if (k) EXPECT_GE(m.candidates[k - 1].probability, m.candidates[k].probability);
+      if (k) {
+        EXPECT_GE(m.candidates[k - 1].probability, m.candidates[k].probability);
+      }
     }
   }
   EXPECT_NE(r.masks[0].candidates[0].probability, r.masks[1].candidates[0].probability);

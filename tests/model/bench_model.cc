@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
+#include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -95,6 +96,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < warmup; ++i) step();
       if (device.is_cuda()) torch::cuda::synchronize();
       const auto t0 = std::chrono::steady_clock::now();
+      const std::clock_t c0 = std::clock();
       double loss = 0;
       {
         std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
@@ -103,17 +105,21 @@ int main(int argc, char** argv) {
       }
       if (device.is_cuda()) torch::cuda::synchronize();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // Process CPU time per step: on a shared machine it is steadier than wall time (it does not
+      // count time other processes hold the cores), so compare it too.
+      const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC / steps;
       const double tps = static_cast<double>(steps) * batch * seq / secs;
       if (json) {
         std::cout << "{\"impl\": \"cpp\", \"model\": \"" << name << "\", \"dtype\": \"" << dtype
                   << "\", \"seq\": " << seq << ", \"batch\": " << batch << ", \"threads\": "
                   << torch::get_num_threads() << ", \"ms_per_step\": " << 1000 * secs / steps
-                  << ", \"tokens_per_s\": " << tps << ", \"loss\": " << loss << "}" << std::endl;
+                  << ", \"cpu_ms_per_step\": " << cpu_ms << ", \"tokens_per_s\": " << tps << ", \"loss\": " << loss << "}" << std::endl;
       } else {
         std::cout << std::fixed << std::setprecision(1) << "cpp  " << std::setw(6) << name << " "
                   << std::setw(4) << dtype << " seq " << seq << " batch " << batch << " threads "
                   << torch::get_num_threads() << ": " << std::setw(8) << 1000 * secs / steps
-                  << " ms/step " << std::setw(9) << tps << " tokens/s (loss " << std::setprecision(3)
+                  << " ms/step " << std::setw(9) << tps << " tokens/s " << std::setw(8) << cpu_ms
+                  << " cpu-ms/step (loss " << std::setprecision(3)
                   << loss << ")" << std::endl;
       }
     }
