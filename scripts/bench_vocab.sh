@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:?usage: scripts/bench_vocab.sh CORPUS [HELDOUT]}
 HELDOUT=${2:-$CORPUS}
-BIN=${BERT_VOCAB_BIN:-$(ls build*/src/cli/bert-vocab 2>/dev/null | head -1)}
+BIN=${BERT_VOCAB_BIN:-build/src/cli/bert-vocab}
 PY=${BERT_PYTHON:-.venv/bin/python}
 [ -x "$BIN" ] || { echo "bert-vocab not found; build it or set BERT_VOCAB_BIN" >&2; exit 1; }
 SIZE=30522
