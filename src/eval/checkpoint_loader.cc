@@ -18,10 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The pooler and NSP head: transformers' BertForMaskedLM saves neither.
-const std::vector<std::string> kNspKeys = {"bert.pooler.dense.weight", "bert.pooler.dense.bias",
-                                           "cls.seq_relationship.weight", "cls.seq_relationship.bias"};
-
 bool present(const fs::path& p) {
   std::error_code ec;
   return fs::exists(p, ec);
@@ -49,54 +45,16 @@ const char* kKnownLayouts =
     "trainer_state.json), a run dir (latest, step-*/), or a Hugging Face BERT dir (config.json, "
     "model.safetensors, vocab.txt)";
 
-// Deletes a temporary file when it goes out of scope.
-struct TempFile {
-  fs::path path;
-  ~TempFile() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove(path, ec);
-  }
-};
-
-// Loads weights that lack (some of) the pooler / NSP head: the missing tensors keep the model's own
-// initialisation, everything else goes through the strict model::load_weights checks.
-void load_without_nsp_head(model::BertForPreTraining& m, const fs::path& weights) {
-  std::map<std::string, torch::Tensor> tensors = model::load_tensors(weights);
-  auto params = m->named_parameters();
-  for (const auto& k : kNspKeys) {
-    if (!tensors.count(k)) tensors[k] = params[k].detach().to(torch::kCPU, torch::kFloat32);
-  }
-  TempFile tmp{fs::temp_directory_path() /
-               ("bert-eval-" + std::to_string(::getpid()) + "-weights.safetensors")};
-  model::save_tensors(tmp.path, tensors);
-  try {
-    model::load_weights(m, tmp.path);
-  } catch (const util::Error& e) {
-    // Name the user's file, not the temporary.
-    std::string msg = e.what();
-    const std::string t = tmp.path.string();
-    for (size_t at; (at = msg.find(t)) != std::string::npos;) msg.replace(at, t.size(), weights.string());
-    throw util::Error(e.kind(), msg);
-  }
-}
 
 // Loads `weights` into `m`; returns false when the file had no NSP head (which then stays at init).
 bool load_weights_into(model::BertForPreTraining& m, const fs::path& weights) {
-  bool has_all = true, has_any = false;
-  {
-    const model::SafetensorsFile f(weights);  // validates header, offsets, dtypes and shapes
-    for (const auto& k : kNspKeys) {
-      has_all = has_all && f.contains(k);
-      has_any = has_any || f.contains(k);
-    }
-  }
-  if (has_all) {
+  if (model::has_nsp_head(weights)) {  // validates header, offsets, dtypes and shapes
     model::load_weights(m, weights);
     return true;
   }
-  load_without_nsp_head(m, weights);
-  util::log_warn(weights.string() + " has no " + (has_any ? "complete " : "") +
-                 "pooler/NSP head (a masked-LM-only model): NSP accuracy is not reported");
+  model::load_weights(m, weights, {/*allow_missing_nsp_head=*/true});
+  util::log_warn(weights.string() + " has no complete pooler/NSP head (a masked-LM-only model): "
+                 "NSP accuracy is not reported");
   return false;
 }
 

@@ -96,7 +96,22 @@ void save_weights(BertForPreTraining& model, const std::filesystem::path& path) 
   write_safetensors(path, views);
 }
 
-void load_weights(BertForPreTraining& model, const std::filesystem::path& path) {
+namespace {
+bool is_nsp_head_key(const std::string& key) {
+  return key.rfind("bert.pooler.", 0) == 0 || key.rfind("cls.seq_relationship.", 0) == 0;
+}
+}  // namespace
+
+bool has_nsp_head(const std::filesystem::path& path) {
+  const SafetensorsFile f(path);
+  for (const char* k : {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "cls.seq_relationship.weight",
+                        "cls.seq_relationship.bias"}) {
+    if (!f.contains(k)) return false;
+  }
+  return true;
+}
+
+void load_weights(BertForPreTraining& model, const std::filesystem::path& path, const LoadOptions& options) {
   const SafetensorsFile f(path);
   auto params = model->named_parameters();
   // Pass 1: validate everything, so a bad file leaves the model untouched.
@@ -104,7 +119,7 @@ void load_weights(BertForPreTraining& model, const std::filesystem::path& path) 
   for (const auto& item : params) {
     const std::string& key = item.key();
     if (!f.contains(key)) {
-      missing.push_back(key);
+      if (!(options.allow_missing_nsp_head && is_nsp_head_key(key))) missing.push_back(key);
       continue;
     }
     const auto& info = f.info(key);
@@ -139,7 +154,9 @@ void load_weights(BertForPreTraining& model, const std::filesystem::path& path) 
   }
   // Pass 2: copy (converting dtype and moving to each parameter's device).
   torch::NoGradGuard no_grad;
-  for (auto& item : params) item.value().copy_(read_tensor(f, item.key()));
+  for (auto& item : params) {
+    if (f.contains(item.key())) item.value().copy_(read_tensor(f, item.key()));
+  }
 }
 
 void save_pretrained(BertForPreTraining& model, const std::filesystem::path& dir) {

@@ -21,7 +21,14 @@ void save_weights(BertForPreTraining& model, const std::filesystem::path& path);
 // duplicates; they must equal the word embeddings / cls.predictions.bias, since untied decoders are
 // not supported) and bert.embeddings.position_ids (a buffer older transformers saved). Nothing is
 // copied unless the whole file validates.
-void load_weights(BertForPreTraining& model, const std::filesystem::path& path);
+// With `allow_missing_nsp_head`, the pooler and NSP classifier (bert.pooler.*, cls.seq_relationship.*)
+// may be absent, as in a transformers BertForMaskedLM file; they then keep their initialisation.
+struct LoadOptions {
+  bool allow_missing_nsp_head = false;
+};
+void load_weights(BertForPreTraining& model, const std::filesystem::path& path, const LoadOptions& options = {});
+// True if `path` holds the complete pooler + NSP head (validating the file).
+bool has_nsp_head(const std::filesystem::path& path);
 
 // A Hugging Face model directory: `dir`/config.json (BertConfig::to_hf_json) and
 // `dir`/model.safetensors, each written atomically; `dir` is created if needed. transformers'

@@ -153,7 +153,13 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   const TrainingOptions& t = cfg.training;
   torch::manual_seed(util::derive_seed(t.seed, "init"));
   model::BertForPreTraining model(model_config);
-  if (!t.init_from.empty()) model::load_weights(model, fs::path(t.init_from) / "model.safetensors");
+  if (!t.init_from.empty()) {
+    const fs::path weights = fs::path(t.init_from) / "model.safetensors";
+    if (!model::has_nsp_head(weights)) {
+      util::log_warn(weights.string() + " has no pooler/NSP head (a BertForMaskedLM model): it starts from random init");
+    }
+    model::load_weights(model, weights, {/*allow_missing_nsp_head=*/true});
+  }
   model->to(device);
   model->train();
   AdamW optimizer(*model, t);

@@ -123,6 +123,16 @@ TEST_F(HfBridgeTest, TransformersDirLoadsHereRoundTripsBitExactAndInitialisesTra
   ASSERT_EQ(train::verify_checkpoint(trained), "");
   EXPECT_EQ(oracle("same-tensors " + quote((dir_ / "hf" / "model.safetensors").string()) + " " +
                    quote((trained / "model.safetensors").string())), 0);
+
+  // A BertForMaskedLM dir (no pooler, no NSP head) is a valid starting point too: the head starts
+  // from random init, with a warning.
+  cfg["training"]["init_from"] = (dir_ / "hf_mlm").string();
+  cfg["checkpoint"]["dir"] = (dir_ / "train_run_mlm").string();
+  util::write_file_atomic(dir_ / "run_mlm.json", cfg.dump(2));
+  ASSERT_EQ(run(quote(binary("bert-train")) + " --config " + quote((dir_ / "run_mlm.json").string()), &out, &err), 0)
+      << err;
+  EXPECT_NE(err.find("has no pooler/NSP head"), std::string::npos) << err;
+  EXPECT_EQ(train::verify_checkpoint(dir_ / "train_run_mlm" / "step-0000002"), "");
 }
 
 }  // namespace
