@@ -9,7 +9,7 @@ ROOT=$PWD
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv
   libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev zlib1g-dev
-  bible-kjv-text r-cran-janeaustenr)
+  bible-kjv-text r-cran-janeaustenr time)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
