@@ -100,6 +100,15 @@ SequenceIndex build_nsp_pairs(const ShardList& shards, const SequenceOptions& op
   for (const auto& s : shards) doc_prefix.push_back(doc_prefix.back() + s->num_documents());
   const uint64_t total_docs = doc_prefix.back();
 
+  // BERT forces B random for a one-sentence chunk (it has no real next segment), which alone would
+  // push the random share above one half (54% on the quickstart corpus). The free choices compensate:
+  // their probability steers the running share back to 50%, so the labels are balanced overall while
+  // each free label is still a coin flip (drawn from the seeded stream, so epochs stay reproducible).
+  uint64_t decisions = 0, randoms = 0;
+  auto random_next_prob = [&] {
+    const double excess = static_cast<double>(randoms) - 0.5 * static_cast<double>(decisions);
+    return std::clamp(0.5 - excess / 16.0, 0.05, 0.95);
+  };
   for (uint32_t si = 0; si < shards.size(); ++si) {
     const Shard& shard = *shards[si];
     util::Rng rng(util::derive_seed(seed, "nsp", epoch, si));
@@ -119,7 +128,7 @@ SequenceIndex build_nsp_pairs(const ShardList& shards, const SequenceOptions& op
         a.len = shard.sentence_begin(chunk_start + a_end) - a.begin;
         Segment b{si, 0, 0};
         int32_t label = 0;
-        if (n_chunk == 1 || rng.uniform01() < 0.5) {
+        if (n_chunk == 1 || rng.uniform01() < random_next_prob()) {
           label = 1;
           if (n_chunk == 1) ++index.forced_random_next;
           const uint64_t target_b = target > a.len ? target - a.len : 1;
@@ -151,6 +160,8 @@ SequenceIndex build_nsp_pairs(const ShardList& shards, const SequenceOptions& op
         r.length = static_cast<uint32_t>(a.len + b.len + 3);
         index.real_tokens += r.length;
         index.random_next += static_cast<uint64_t>(label);
+        ++decisions;
+        randoms += static_cast<uint64_t>(label);
         index.refs.push_back(r);
         chunk_start = i + 1;
         chunk_len = 0;
