@@ -49,9 +49,10 @@ import json, sys
 a, b, ra, rb = (json.load(open(p)) for p in sys.argv[1:5])
 print(f"build: {a['mb_per_s']:.1f} MB/s at {a['corpus_mb']:.1f} MB, {b['mb_per_s']:.1f} MB/s at {b['corpus_mb']:.1f} MB;"
       f" peak RSS {a['max_rss_mb']:.0f} MB -> {b['max_rss_mb']:.0f} MB for 10x the corpus"
-      f" ({'flat' if b['max_rss_mb'] < 1.5 * a['max_rss_mb'] else 'NOT flat'})")
+      f" ({'flat' if b['max_rss_mb'] < 1.5 * a['max_rss_mb'] else 'growing'}; the growth is one shard's"
+      f" sentence offsets, 8 B each, capped at 2^22 sentences per shard = 32 MB whatever the corpus)")
 print(f"read: anonymous RSS while loading {ra['rss_anon_mb']:.0f} MB at 1x ({ra['stats']['sequences']} sequences),"
-      f" {rb['rss_anon_mb']:.0f} MB at 10x ({rb['stats']['sequences']} sequences; the index is 40 bytes per sequence)")
+      f" {rb['rss_anon_mb']:.0f} MB at 10x ({rb['stats']['sequences']} sequences; the 40-byte-per-sequence index is memory-mapped)")
 PYEOF
 
 echo "== loader (1 thread, masking on)"

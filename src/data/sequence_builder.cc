@@ -1,12 +1,98 @@
 // FULL-SENTENCES packing and BERT NSP pairing over shard offsets.
 #include "data/sequence_builder.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
 
 #include "util/error.h"
 #include "util/rng.h"
 
 namespace bert::data {
+
+namespace {
+constexpr size_t kSpillBuffer = 1 << 14;  // refs buffered before a write (640 KB)
+
+// The spill dir of an index: next to the shards (a real disk, unlike a tmpfs /tmp).
+std::filesystem::path spill_dir_for(const ShardList& shards) {
+  return shards.empty() ? std::filesystem::path() : shards.front()->path().parent_path();
+}
+}  // namespace
+
+RefList::RefList(const std::filesystem::path& spill_dir) {
+  if (spill_dir.empty()) return;
+  std::string tmpl = (spill_dir / "sequence-index-XXXXXX").string();
+  fd_ = ::mkstemp(tmpl.data());
+  if (fd_ < 0) {
+    throw util::io_error("cannot create a sequence index file in " + spill_dir.string() + ": " +
+                         std::strerror(errno) + " (is the cache directory writable?)");
+  }
+  ::unlink(tmpl.c_str());  // anonymous from now on: the kernel frees it with the last reference
+  buffer_.reserve(kSpillBuffer);
+}
+
+RefList::~RefList() { release(); }
+
+RefList::RefList(RefList&& o) noexcept
+    : buffer_(std::move(o.buffer_)), fd_(std::exchange(o.fd_, -1)), count_(std::exchange(o.count_, 0)),
+      mapped_(std::exchange(o.mapped_, nullptr)), mapped_bytes_(std::exchange(o.mapped_bytes_, 0)) {}
+
+RefList& RefList::operator=(RefList&& o) noexcept {
+  if (this != &o) {
+    release();
+    buffer_ = std::move(o.buffer_);
+    fd_ = std::exchange(o.fd_, -1);
+    count_ = std::exchange(o.count_, 0);
+    mapped_ = std::exchange(o.mapped_, nullptr);
+    mapped_bytes_ = std::exchange(o.mapped_bytes_, 0);
+  }
+  return *this;
+}
+
+void RefList::release() {
+  if (mapped_ != nullptr) ::munmap(const_cast<SequenceRef*>(mapped_), mapped_bytes_);
+  if (fd_ >= 0) ::close(fd_);
+  mapped_ = nullptr;
+  fd_ = -1;
+}
+
+void RefList::push_back(const SequenceRef& r) {
+  buffer_.push_back(r);
+  ++count_;
+  if (fd_ >= 0 && buffer_.size() >= kSpillBuffer) flush();
+}
+
+void RefList::flush() {
+  const char* p = reinterpret_cast<const char*>(buffer_.data());
+  size_t left = buffer_.size() * sizeof(SequenceRef);
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw util::io_error(std::string("cannot write the sequence index next to the token shards: ") +
+                           std::strerror(errno) + " (is the disk full?)");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  buffer_.clear();
+}
+
+void RefList::finish() {
+  if (fd_ < 0 || mapped_ != nullptr) return;
+  flush();
+  buffer_.shrink_to_fit();
+  if (count_ == 0) return;
+  mapped_bytes_ = count_ * sizeof(SequenceRef);
+  void* m = ::mmap(nullptr, mapped_bytes_, PROT_READ, MAP_SHARED, fd_, 0);
+  if (m == MAP_FAILED) throw util::io_error(std::string("cannot map the sequence index: ") + std::strerror(errno));
+  mapped_ = static_cast<const SequenceRef*>(m);
+}
 
 void SequenceOptions::validate() const {
   if (packing != "full-sentences" && packing != "nsp-pairs") {
@@ -23,6 +109,7 @@ void SequenceOptions::validate() const {
 SequenceIndex build_full_sentences(const ShardList& shards, const SequenceOptions& options) {
   options.validate();
   SequenceIndex index;
+  index.refs = RefList(spill_dir_for(shards));
   const uint64_t budget = static_cast<uint64_t>(options.max_seq_len) - 2;  // room after [CLS] .. [SEP]
   for (uint32_t si = 0; si < shards.size(); ++si) {
     const Shard& shard = *shards[si];
@@ -68,6 +155,7 @@ SequenceIndex build_full_sentences(const ShardList& shards, const SequenceOption
     }
     if (len > 0) emit(begin, len, used);
   }
+  index.refs.finish();
   return index;
 }
 
@@ -95,6 +183,7 @@ SequenceIndex build_nsp_pairs(const ShardList& shards, const SequenceOptions& op
                               uint64_t epoch) {
   options.validate();
   SequenceIndex index;
+  index.refs = RefList(spill_dir_for(shards));
   const uint64_t max_tokens = static_cast<uint64_t>(options.max_seq_len) - 3;
   std::vector<uint64_t> doc_prefix{0};  // global document id of each shard's first document
   for (const auto& s : shards) doc_prefix.push_back(doc_prefix.back() + s->num_documents());
@@ -168,6 +257,7 @@ SequenceIndex build_nsp_pairs(const ShardList& shards, const SequenceOptions& op
       }
     }
   }
+  index.refs.finish();
   return index;
 }
 

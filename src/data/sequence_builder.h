@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +36,44 @@ struct SequenceRef {
   uint32_t length = 0;       // real tokens in the sequence incl. [CLS]/[SEP]s (<= max_seq_len)
 };
 
+// The list of SequenceRefs of an index. Built by appending; then read by position. With a spill
+// directory, appends go through a small buffer into an already-unlinked file there, which finish()
+// memory-maps: the index (40 bytes per sequence) then lives in the page cache, not in the process's
+// anonymous memory, so reading a corpus far larger than RAM stays bounded. Without one (tests, tiny
+// data) it is a plain vector. Move-only.
+class RefList {
+ public:
+  explicit RefList(const std::filesystem::path& spill_dir = {});
+  ~RefList();
+  RefList(RefList&& other) noexcept;
+  RefList& operator=(RefList&& other) noexcept;
+  RefList(const RefList&) = delete;
+  RefList& operator=(const RefList&) = delete;
+
+  // Appends (before finish()). Throws Error(kIo) if the spill file cannot be written.
+  void push_back(const SequenceRef& r);
+  // Ends appending and maps the spill file. Reading before finish() is only valid in memory mode.
+  void finish();
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  const SequenceRef& operator[](size_t i) const { return data()[i]; }
+  const SequenceRef* begin() const { return data(); }
+  const SequenceRef* end() const { return data() + count_; }
+
+ private:
+  const SequenceRef* data() const { return mapped_ != nullptr ? mapped_ : buffer_.data(); }
+  void flush();
+  void release();
+
+  std::vector<SequenceRef> buffer_;  // all refs (memory mode) or the pending ones (spill mode)
+  int fd_ = -1;                      // the unlinked spill file, or -1
+  size_t count_ = 0;
+  const SequenceRef* mapped_ = nullptr;
+  size_t mapped_bytes_ = 0;
+};
+
 struct SequenceIndex {
-  std::vector<SequenceRef> refs;
+  RefList refs;
   uint64_t real_tokens = 0;         // sum of lengths: non-pad tokens
   uint64_t one_sentence_docs = 0;   // nsp-pairs: documents with one sentence (B forced random, as BERT)
   uint64_t forced_random_next = 0;  // nsp-pairs: pairs whose chunk had one sentence, so B is random
