@@ -93,7 +93,10 @@ int main(int argc, char** argv) {
   fill->add_option("--top-k,-k", top_k, "candidates per mask")->capture_default_str();
   fill->add_flag("--json", fill_json, "print JSON");
   fill->add_option("--device", device_name, "auto, cpu, cuda or cuda:N");
-  fill->add_option("texts", texts, "texts with [MASK]; none = one text per line on stdin");
+  // Texts are taken verbatim from the remaining arguments: a declared positional would let CLI11 read
+  // "[MASK] ..." as its bracketed-list syntax and strip the brackets.
+  fill->allow_extras();
+  fill->footer("TEXT...: texts with [MASK]; none = one text per line on stdin");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -104,7 +107,15 @@ int main(int argc, char** argv) {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
     if (threads > 0) torch::set_num_threads(threads);
     const torch::Device device = bert::train::resolve_device(device_name);
-    if (fill->parsed()) return fill_mask(fill_checkpoint, texts, top_k, fill_json, device);
+    if (fill->parsed()) {
+      texts = fill->remaining();
+      for (const auto& t : texts) {
+        if (t.size() > 1 && t[0] == '-' && t.find(' ') == std::string::npos) {
+          throw usage_error("fill-mask: unknown option " + t + " (see bert-eval fill-mask --help)");
+        }
+      }
+      return fill_mask(fill_checkpoint, texts, top_k, fill_json, device);
+    }
 
     if (checkpoint.empty() == all_checkpoints.empty()) {
       throw usage_error("pass exactly one of --checkpoint DIR and --all-checkpoints RUN_DIR (see --help)");

@@ -57,12 +57,17 @@ int main(int argc, char** argv) {
   app.add_option("--stop-after", stop_after, "stop this invocation after N steps with a checkpoint (resume later)");
   app.add_flag("--verbose,-v", verbose, "debug logging");
   app.set_version_flag("--version", std::string("bert-train ") + BERT_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help/--version: 0; bad flags: usage error
+  }
 
   try {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
     if (!resume.empty()) overrides.push_back("checkpoint.resume=" + resume);
     if (!device.empty()) overrides.push_back("runtime.device=" + device);
+    if (stop_after < 0) throw bert::util::usage_error("--stop-after must be a positive number of steps");
     if (stop_after > 0) overrides.push_back("runtime.stop_after_steps=" + std::to_string(stop_after));
     bert::train::RunConfig cfg = bert::train::load_run_config(config_path, overrides);
     if (dump > 0) {
@@ -72,7 +77,8 @@ int main(int argc, char** argv) {
     bert::train::TrainSummary s = bert::train::run_training(cfg, config_path);
     if (s.stop_signal != 0) {
       bert::util::log_warn("stopped at step " + std::to_string(s.step) + "; checkpoint " +
-                           s.last_checkpoint.string() + ". Run the same command again to resume.");
+                           s.last_checkpoint.string() + ". To resume: bert-train --config " + config_path +
+                           " (checkpoint.resume = auto picks it up).");
       return bert::util::exit_code_for_signal(s.stop_signal);
     }
     bert::util::log_info("done: " + std::to_string(s.step) + " steps; final checkpoint " + s.last_checkpoint.string());

@@ -143,20 +143,56 @@ std::string verify_checkpoint(const fs::path& dir) {
 }
 
 std::optional<fs::path> find_latest_checkpoint(const fs::path& run_dir) {
+  // `latest` names the checkpoint the run last wrote: after a rewind (resume from an older step) it
+  // is not the highest step, so it is trusted first; then the step-* dirs, newest first.
   std::vector<fs::path> candidates;
   std::string latest = read_latest_pointer(run_dir);
   if (!latest.empty()) candidates.push_back(run_dir / latest);
   for (const auto& d : step_dirs_newest_first(run_dir)) {
     if (std::find(candidates.begin(), candidates.end(), d) == candidates.end()) candidates.push_back(d);
   }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const fs::path& a, const fs::path& b) { return step_of(a) > step_of(b); });
   for (const auto& c : candidates) {
-    std::string why = verify_checkpoint(c);
+    std::error_code ec;
+    std::string why = fs::exists(c, ec) ? verify_checkpoint(c) : "it does not exist";
     if (why.empty()) return c;
     util::log_warn("skipping checkpoint " + c.string() + ": " + why + "; trying the previous one");
   }
   return std::nullopt;
+}
+
+void set_aside_newer_checkpoints(const fs::path& run_dir, int64_t step) {
+  for (const auto& d : step_dirs_newest_first(run_dir)) {
+    if (step_of(d) <= step) break;
+    fs::path aside = run_dir / ("abandoned-" + d.filename().string());
+    std::error_code ec;
+    fs::rename(d, aside, ec);
+    if (ec) throw util::io_error("cannot move " + d.string() + " aside: " + ec.message());
+    util::log_warn("resuming from step " + std::to_string(step) + ": the later checkpoint " + d.string() +
+                   " belongs to the abandoned trajectory; kept as " + aside.string());
+  }
+}
+
+void clean_stale_temporaries(const fs::path& run_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec)) return;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(run_dir, ec)) entries.push_back(e.path());
+  for (const auto& p : entries) {
+    const std::string name = p.filename().string();
+    if (name.rfind("step-", 0) != 0) continue;
+    if (auto at = name.find(".old-"); at != std::string::npos) {
+      fs::path final_dir = run_dir / name.substr(0, at);
+      if (!fs::exists(final_dir, ec)) {  // a crash between the two renames of a save: restore it
+        fs::rename(p, final_dir, ec);
+        util::log_warn("restored " + final_dir.string() + " from an interrupted save");
+      } else {
+        fs::remove_all(p, ec);
+      }
+    } else if (name.find(".tmp-") != std::string::npos) {
+      fs::remove_all(p, ec);  // a save that never completed
+      util::log_warn("removed the incomplete checkpoint " + p.string());
+    }
+  }
 }
 
 CheckpointContents load_checkpoint(const fs::path& dir, model::BertForPreTraining& model) {

@@ -41,6 +41,14 @@ std::string verify_checkpoint(const std::filesystem::path& dir);
 // Each damaged one is skipped with a warning. nullopt when there is none.
 std::optional<std::filesystem::path> find_latest_checkpoint(const std::filesystem::path& run_dir);
 
+// After a rewind (resuming from step `step` while later step-* dirs exist), renames those later dirs
+// to abandoned-step-*, so they are kept but never resumed from or counted by pruning.
+void set_aside_newer_checkpoints(const std::filesystem::path& run_dir, int64_t step);
+
+// Removes step-*.tmp-* dirs of saves that never completed and restores a step-* dir left as
+// step-*.old-* by a crash between the two renames of a save.
+void clean_stale_temporaries(const std::filesystem::path& run_dir);
+
 // Reads trainer_state.json and optimizer.safetensors, and loads the weights into `model`.
 // Throws Error(kInput) naming the file on any mismatch.
 CheckpointContents load_checkpoint(const std::filesystem::path& dir, model::BertForPreTraining& model);

@@ -43,6 +43,9 @@ void AdamW::step(double lr, const std::optional<torch::Tensor>& grad_scale,
     torch::_foreach_add_(steps, 1);  // the fused kernel reads the step count, it does not advance it
     at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, beta1_, beta2_,
                       g.weight_decay, eps_, /*amsgrad=*/false, /*maximize=*/false, grad_scale, found_inf);
+    if (found_inf) {  // a skipped (overflowed) fp16 step must not advance the bias correction
+      for (auto& step : steps) step.sub_(*found_inf);
+    }
   }
 }
 

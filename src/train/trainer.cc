@@ -40,7 +40,7 @@ std::string fmt(const char* format, double a) {
 // Sums over the steps since the last log line.
 struct Window {
   double loss = 0, mlm_loss = 0, nsp_loss = 0, grad_norm = 0;
-  int64_t steps = 0, correct = 0, predictions = 0, tokens = 0, sequences = 0;
+  int64_t steps = 0, loss_steps = 0, correct = 0, predictions = 0, tokens = 0, sequences = 0;
   Clock::time_point start = Clock::now();
 };
 
@@ -130,6 +130,49 @@ class MetricsLog {
   std::ofstream out_;
 };
 
+// The checkpoint to resume from: "auto" -> the newest valid one in the run dir (if any); "never";
+// a checkpoint dir; or a run dir (-> its newest valid checkpoint). Checked before any data work.
+std::optional<fs::path> resolve_resume(const std::string& resume, const fs::path& run_dir, const std::string& source) {
+  if (resume == "never") return std::nullopt;
+  if (resume == "auto") return find_latest_checkpoint(run_dir);
+  std::error_code ec;
+  const fs::path p(resume);
+  if (!fs::is_directory(p, ec)) {
+    throw util::usage_error(source + ": checkpoint.resume = \"" + resume +
+                            "\" is not auto, never, or an existing checkpoint or run directory");
+  }
+  if (!fs::exists(p / "manifest.json", ec)) {
+    auto latest = find_latest_checkpoint(p);
+    if (!latest) throw util::input_error("cannot resume from " + resume + ": it holds no valid checkpoint");
+    return latest;
+  }
+  std::string why = verify_checkpoint(p);
+  if (!why.empty()) throw util::input_error("cannot resume from " + resume + ": " + why);
+  return p;
+}
+
+// Drops metrics.jsonl rows logged after `step` (a resume from an earlier checkpoint replays them).
+void drop_metrics_after(const fs::path& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) > step) {
+        dropped = true;
+        continue;
+      }
+    } catch (const nlohmann::json::exception&) {
+      dropped = true;  // a torn last line from a crash
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped) util::write_file_atomic(path, kept);
+}
+
 }  // namespace
 
 TrainSummary run_training(const RunConfig& config_in, const std::string& source) {
@@ -145,10 +188,11 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   const fs::path run_dir = cfg.checkpoint.dir;
   prepare_run_dir(run_dir);
   util::add_log_file(run_dir / "train.log");
+  clean_stale_temporaries(run_dir);
+  const std::optional<fs::path> resume_from = resolve_resume(cfg.checkpoint.resume, run_dir, source);
 
   auto vocab = std::make_shared<const wordpiece::Vocab>(wordpiece::Vocab::load(cfg.data.vocab_dir));
   const model::BertConfig model_config = resolve_model_config(cfg, *vocab, source);
-  util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
 
   const TrainingOptions& t = cfg.training;
   torch::manual_seed(util::derive_seed(t.seed, "init"));
@@ -188,14 +232,6 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   // ---- resume: model, optimizer, loader cursor and counters from the newest valid checkpoint ----
   int64_t step = 0, tokens_seen = 0, skipped_steps = 0;
   fs::path last_checkpoint;
-  std::optional<fs::path> resume_from;
-  if (cfg.checkpoint.resume == "auto") {
-    resume_from = find_latest_checkpoint(run_dir);
-  } else if (cfg.checkpoint.resume != "never") {
-    std::string why = verify_checkpoint(cfg.checkpoint.resume);
-    if (!why.empty()) throw util::input_error("cannot resume from " + cfg.checkpoint.resume + ": " + why);
-    resume_from = fs::path(cfg.checkpoint.resume);
-  }
   if (resume_from) {
     CheckpointContents c = load_checkpoint(*resume_from, model);
     optimizer.load_state(c.optimizer_state, (*resume_from / "optimizer.safetensors").string());
@@ -204,12 +240,20 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     tokens_seen = c.trainer_state.value("tokens_seen", int64_t{0});
     skipped_steps = c.trainer_state.value("skipped_steps", int64_t{0});
     last_checkpoint = *resume_from;
+    set_aside_newer_checkpoints(run_dir, step);
+    drop_metrics_after(run_dir / "metrics.jsonl", step);
     util::log_info("resumed from " + resume_from->string() + " at step " + std::to_string(step));
+    if (step >= t.max_steps) {
+      util::log_warn("the checkpoint is already at step " + std::to_string(step) + " >= training.max_steps = " +
+                     std::to_string(t.max_steps) + "; raise max_steps to train further");
+    }
   }
+  // Written only once everything above succeeded, so a failed start never rewrites a run's config.
+  util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
 
   MetricsLog metrics(run_dir / "metrics.jsonl");
   util::ProgressLine progress;
-  auto save = [&](int64_t at_step) {
+  auto save = [&](int64_t at_step) {  // (the newest checkpoint is what `latest` names)
     CheckpointContents c;
     c.step = at_step;
     c.optimizer_state = optimizer.state();
@@ -292,9 +336,12 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     scaler.update();
     ++step;
 
-    window.loss += loss;
-    window.mlm_loss += mlm_loss;
-    window.nsp_loss += nsp_loss;
+    if (std::isfinite(loss)) {  // a skipped NaN step must not poison the window's mean
+      window.loss += loss;
+      window.mlm_loss += mlm_loss;
+      window.nsp_loss += nsp_loss;
+      window.loss_steps += 1;
+    }
     window.grad_norm += std::isfinite(grad_norm) ? grad_norm : 0.0;
     window.steps += 1;
     const double window_s = std::chrono::duration<double>(Clock::now() - window.start).count();
@@ -302,25 +349,25 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.max_steps - step);
     const double acc = window.predictions ? static_cast<double>(window.correct) / window.predictions : 0.0;
     progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
-                    fmt("%.4f", window.loss / window.steps) + "  acc " + fmt("%.3f", acc) + "  lr " +
+                    fmt("%.4f", window.loss / std::max<int64_t>(1, window.loss_steps)) + "  acc " + fmt("%.3f", acc) + "  lr " +
                     fmt("%.2e", lr) + "  |g| " + fmt("%.2f", window.grad_norm / window.steps) + "  " +
                     fmt("%.0f tok/s", window.tokens / std::max(window_s, 1e-9)) + "  ETA " + util::format_duration(eta));
     if (step % cfg.runtime.log_every == 0 || step == t.max_steps) {
-      nlohmann::json j = {{"type", "train"}, {"step", step}, {"loss", window.loss / window.steps},
-                          {"mlm_loss", window.mlm_loss / window.steps}, {"mlm_accuracy", acc}, {"lr", lr},
+      nlohmann::json j = {{"type", "train"}, {"step", step}, {"loss", window.loss / std::max<int64_t>(1, window.loss_steps)},
+                          {"mlm_loss", window.mlm_loss / std::max<int64_t>(1, window.loss_steps)}, {"mlm_accuracy", acc}, {"lr", lr},
                           {"grad_norm", window.grad_norm / window.steps},
                           {"tokens_per_s", window.tokens / std::max(window_s, 1e-9)},
                           {"sequences_per_s", window.sequences / std::max(window_s, 1e-9)},
                           {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
-      if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = window.nsp_loss / window.steps;
+      if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = window.nsp_loss / std::max<int64_t>(1, window.loss_steps);
       metrics.write(j);
       if (!progress.active()) {
         util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
-                       fmt("%.4f", window.loss / window.steps) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) +
+                       fmt("%.4f", window.loss / std::max<int64_t>(1, window.loss_steps)) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) +
                        " " + fmt("%.0f tok/s", window.tokens / std::max(window_s, 1e-9)) + " ETA " +
                        util::format_duration(eta));
       }
-      summary.last_loss = window.loss / window.steps;
+      summary.last_loss = window.loss / std::max<int64_t>(1, window.loss_steps);
       window = Window();
     }
     if (cfg.runtime.eval_every > 0 && step % cfg.runtime.eval_every == 0) validate_now(step);
@@ -335,7 +382,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   if (summary.stop_signal != 0) {
     progress.clear();
     util::log_warn("stop requested (signal " + std::to_string(summary.stop_signal) + ") at step " + std::to_string(step));
-    if (last_saved != step) save(step);
+    if (last_saved != step && step > first_step) save(step);
   } else if (step < t.max_steps) {
     if (last_saved != step) save(step);  // a slice (stop_after_steps) ends with a checkpoint to resume from
   } else if (cfg.runtime.eval_every == 0 || step % cfg.runtime.eval_every != 0) {

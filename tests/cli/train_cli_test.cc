@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -220,6 +221,41 @@ TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
     EXPECT_EQ(r.code, c.code) << c.what << "\n" << r.output;
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.what << "\n" << r.output;
   }
+}
+
+TEST_F(TrainCli, RewindingSetsLaterCheckpointsAsideAndAutoResumeFollowsLatest) {
+  fs::path cfg = config("rewind", {{"checkpoint", {{"every", 2}}}});
+  ASSERT_EQ(run(train(cfg)).code, 0);  // step-2, -4, -6
+  fs::create_directories(root_ / "rewind" / "step-0000009.tmp-999999");  // a save killed long ago
+  // Go back to step 2 and run 1 step from there.
+  Result r = run(train(cfg, "--resume " + (root_ / "rewind" / "step-0000002").string() + " --stop-after 1"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(root_ / "rewind" / "step-0000009.tmp-999999"));
+  EXPECT_TRUE(fs::exists(root_ / "rewind" / "abandoned-step-0000004"));
+  EXPECT_TRUE(fs::exists(root_ / "rewind" / "abandoned-step-0000006"));
+  EXPECT_EQ(slurp(root_ / "rewind" / "latest"), "step-0000003\n");
+  // metrics.jsonl no longer holds the abandoned steps 3..6 twice.
+  std::ifstream metrics(root_ / "rewind" / "metrics.jsonl");
+  std::map<std::pair<std::string, int64_t>, int> seen;
+  for (std::string line; std::getline(metrics, line);) {
+    auto j = nlohmann::json::parse(line);
+    const std::pair<std::string, int64_t> key{j["type"].get<std::string>(), j["step"].get<int64_t>()};
+    EXPECT_EQ(++seen[key], 1) << line;
+  }
+  // The default (auto) resumes from what `latest` names, not from the highest step number.
+  Result again = run(train(cfg, "--stop-after 1"));
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("step-0000003 at step 3"), std::string::npos) << again.output;
+}
+
+TEST_F(TrainCli, BadFlagsAndResumeValuesAreUsageErrors) {
+  EXPECT_EQ(run(std::string(BERT_TRAIN_BIN) + " --bogus").code, 2);
+  EXPECT_EQ(run(std::string(BERT_TRAIN_BIN)).code, 2);
+  EXPECT_EQ(run(train(config("flags"), "--stop-after -1")).code, 2);
+  Result r = run(train(config("flags"), "--resume /nonexistent/step-1"));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("checkpoint.resume"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(root_ / "flags" / "run_config.json"));  // a failed start writes no config
 }
 
 TEST_F(TrainCli, DumpBatchesShowsWhatTheModelSees) {

@@ -124,6 +124,10 @@ TEST_F(BertEvalCliTest, FillMaskFromArgumentsAndStdin) {
   ASSERT_EQ(j.size(), 2u);
   ASSERT_EQ(j[0]["masks"].size(), 1u);
   ASSERT_EQ(j[1]["masks"].size(), 2u);
+  // A text that starts with "[" and ends with "]" is taken verbatim (not as a bracketed list).
+  std::string bracketed;
+  ASSERT_EQ(fill("--checkpoint " + p("run") + " --json '[MASK] and [MASK]'", &bracketed, &err), 0) << err;
+  EXPECT_EQ(nlohmann::json::parse(bracketed)[0]["masks"].size(), 2u) << bracketed;
   for (const auto& r : j) {
     for (const auto& m : r["masks"]) {
       ASSERT_EQ(m["candidates"].size(), 3u);
