@@ -13,6 +13,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "cli/report_exception.h"
 
 namespace {
 
@@ -136,14 +137,7 @@ int main(int argc, char** argv) {
     eval::EvalReport report = eval::evaluate(model, o, device);
     emit(json ? report.to_json().dump(2) + "\n" : eval::format_table({report}), output);
     return 0;
-  } catch (const bert::util::Error& e) {
-    bert::util::log_error(e.what());
-    return bert::util::exit_code_for(e.kind());
-  } catch (const c10::Error& e) {
-    bert::util::log_error(std::string("torch: ") + e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    bert::util::log_error(e.what());
-    return 1;
+  } catch (...) {
+    return bert::cli::report_exception();
   }
 }

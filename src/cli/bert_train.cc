@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/signals.h"
+#include "cli/report_exception.h"
 
 namespace {
 
@@ -83,14 +84,7 @@ int main(int argc, char** argv) {
     }
     bert::util::log_info("done: " + std::to_string(s.step) + " steps; final checkpoint " + s.last_checkpoint.string());
     return 0;
-  } catch (const bert::util::Error& e) {
-    bert::util::log_error(e.what());
-    return bert::util::exit_code_for(e.kind());
-  } catch (const c10::Error& e) {
-    bert::util::log_error(std::string("torch: ") + e.what_without_backtrace());
-    return 1;
-  } catch (const std::exception& e) {
-    bert::util::log_error(e.what());
-    return 1;
+  } catch (...) {
+    return bert::cli::report_exception();
   }
 }
