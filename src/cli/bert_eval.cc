@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "cli/report_exception.h"
 #include "eval/checkpoint_loader.h"
 #include "eval/evaluator.h"
 #include "eval/fill_mask.h"
@@ -13,7 +14,6 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/log.h"
-#include "cli/report_exception.h"
 
 namespace {
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/report_exception.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "train/config.h"
@@ -14,7 +15,6 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/signals.h"
-#include "cli/report_exception.h"
 
 namespace {
 
