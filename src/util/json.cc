@@ -2,14 +2,42 @@
 #include "util/json.h"
 
 #include <algorithm>
+#include <set>
 
 #include "util/atomic_file.h"
 
 namespace bert::util {
 
 nlohmann::json parse_json(const std::string& text, const std::string& source, ErrorKind kind) {
+  // A duplicate key would silently keep its last value: in a config that hides a typo'd override.
+  std::vector<std::set<std::string>> seen;  // keys of each open object
+  std::vector<std::string> path;            // the key each open object was found under
+  std::string last_key, duplicate;
+  auto callback = [&](int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (event == E::object_start) {
+      seen.emplace_back();
+      path.push_back(last_key);
+    } else if (event == E::object_end) {
+      seen.pop_back();
+      path.pop_back();
+    } else if (event == E::key) {
+      last_key = parsed.get<std::string>();
+      if (!seen.back().insert(last_key).second && duplicate.empty()) {
+        for (const auto& p : path) duplicate += p.empty() ? "" : p + ".";
+        duplicate += last_key;
+      }
+    } else if (event == E::array_start) {
+      last_key.clear();
+    }
+    return true;
+  };
   try {
-    return nlohmann::json::parse(text);
+    nlohmann::json j = nlohmann::json::parse(text, callback);
+    if (!duplicate.empty()) {
+      throw Error(kind, source + ": the key \"" + duplicate + "\" appears twice; keep one (JSON keeps only the last)");
+    }
+    return j;
   } catch (const nlohmann::json::parse_error& e) {
     size_t line = 1, col = 1;
     size_t end = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());

@@ -106,5 +106,22 @@ TEST(Config, InvalidJsonReportsLineAndColumn) {
   EXPECT_THROW(load_run_config("/nonexistent/run.json"), util::Error);
 }
 
+TEST(Config, DuplicateKeysAreRejectedWithTheirPath) {
+  auto path = std::filesystem::temp_directory_path() / "bert_config_test_dup.json";
+  std::ofstream(path) << R"({"data": {"train_files": ["a"], "vocab_dir": "v"},
+    "training": {"max_steps": 3, "lr": 0.1, "max_steps": 5}})";
+  try {
+    load_run_config(path);
+    FAIL() << "expected an error";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("\"training.max_steps\" appears twice"), std::string::npos) << e.what();
+  }
+  // The same key in two different objects is fine.
+  std::ofstream(path) << R"({"data": {"train_files": ["a"], "vocab_dir": "v", "max_seq_len": 64},
+    "model": {"max_position_embeddings": 64}, "training": {"seed": 1}, "runtime": {"threads": 1}})";
+  EXPECT_NO_THROW(load_run_config(path));
+}
+
 }  // namespace
 }  // namespace bert::train
