@@ -191,7 +191,14 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   clean_stale_temporaries(run_dir);
   const std::optional<fs::path> resume_from = resolve_resume(cfg.checkpoint.resume, run_dir, source);
 
-  auto vocab = std::make_shared<const wordpiece::Vocab>(wordpiece::Vocab::load(cfg.data.vocab_dir));
+  std::shared_ptr<const wordpiece::Vocab> vocab;
+  try {
+    vocab = std::make_shared<const wordpiece::Vocab>(wordpiece::Vocab::load(cfg.data.vocab_dir));
+  } catch (const util::Error& e) {
+    throw util::Error(e.kind(), source + ": data.vocab_dir = " + cfg.data.vocab_dir.string() +
+                                    " is not a usable vocabulary (expected the directory written by "
+                                    "`bert-vocab build`): " + e.what());
+  }
   const model::BertConfig model_config = resolve_model_config(cfg, *vocab, source);
 
   const TrainingOptions& t = cfg.training;

@@ -214,6 +214,9 @@ TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
        "/nonexistent.txt does not exist"},
       {"unwritable run dir", "--config " + config("u", {{"checkpoint", {{"dir", "/proc/version/run"}}}}).string(), 1,
        "set checkpoint.dir to a writable location"},
+      {"vocab dir is a text file",
+       "--config " + config("t", {{"data", {{"vocab_dir", (root_ / "train.txt").string()}}}}).string(), 1,
+       "data.vocab_dir"},
       {"dump without output", "--config " + config("d").string() + " --dump-batches 1", 2, "--output"},
   };
   for (const auto& c : cases) {
