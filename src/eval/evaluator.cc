@@ -38,10 +38,16 @@ std::string num(const char* format, double v) {
   return buf;
 }
 
-// Left- or right-aligns `s` in a column of `width` characters (UTF-8 aware enough for paths).
-std::string cell(const std::string& s, size_t width, bool left) {
+// Characters (code points) in UTF-8 text: what a column width counts.
+size_t utf8_chars(const std::string& s) {
   size_t chars = 0;
   for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
+  return chars;
+}
+
+// Left- or right-aligns `s` in a column of `width` characters.
+std::string cell(const std::string& s, size_t width, bool left) {
+  const size_t chars = utf8_chars(s);
   if (chars >= width) return s;
   const std::string pad(width - chars, ' ');
   return left ? s + pad : pad + s;
@@ -199,7 +205,7 @@ std::string format_table(const std::vector<EvalReport>& reports) {
       {"nsp", 7}, {"masked", 9}, {"tokens", 10}, {"tok/s", 10}};
   size_t file_width = 7;
   for (const auto& r : reports) {
-    for (const auto& f : r.files) file_width = std::max(file_width, f.file.size());
+    for (const auto& f : r.files) file_width = std::max(file_width, utf8_chars(f.file));
   }
   std::string out;
   for (size_t i = 0; i < columns.size(); ++i) {
