@@ -1,8 +1,6 @@
 // Device resolution and the autocast RAII scope.
 #include "train/device.h"
 
-#include <ATen/autocast_mode.h>
-
 #include "util/error.h"
 
 namespace bert::train {
@@ -32,24 +30,12 @@ std::string describe_device(const torch::Device& device) {
   return device.str();
 }
 
-AutocastScope::AutocastScope(const torch::Device& device, const std::string& precision)
-    : type_(device.type()), prev_dtype_(at::kFloat) {
+AutocastScope::AutocastScope(const torch::Device& device, const std::string& precision) {
   if (precision == "fp32") return;
   if (precision == "fp16" && !device.is_cuda()) {
     throw util::usage_error("precision fp16 needs a CUDA device; on CPU use bf16");
   }
-  enabled_ = true;
-  prev_enabled_ = at::autocast::is_autocast_enabled(type_);
-  prev_dtype_ = at::autocast::get_autocast_dtype(type_);
-  at::autocast::set_autocast_dtype(type_, precision == "fp16" ? at::kHalf : at::kBFloat16);
-  at::autocast::set_autocast_enabled(type_, true);
-}
-
-AutocastScope::~AutocastScope() {
-  if (!enabled_) return;
-  at::autocast::set_autocast_enabled(type_, prev_enabled_);
-  at::autocast::set_autocast_dtype(type_, prev_dtype_);
-  if (!prev_enabled_) at::autocast::clear_cache();
+  scope_.emplace(device.type(), precision == "fp16" ? at::kHalf : at::kBFloat16);
 }
 
 }  // namespace bert::train

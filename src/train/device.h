@@ -4,7 +4,10 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
+
+#include "model/autocast.h"
 
 namespace bert::train {
 
@@ -14,20 +17,14 @@ torch::Device resolve_device(const std::string& name);
 // Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H100 ...)").
 std::string describe_device(const torch::Device& device);
 
-// Enables autocast for `precision` ("bf16" / "fp16") on `device` for the object's lifetime; "fp32"
-// does nothing. Restores the previous state on destruction.
+// Enables autocast for `precision` ("bf16" / "fp16") on `device` for the object's lifetime, via the
+// model layer's AutocastScope; "fp32" does nothing. fp16 off CUDA is Error(kUsage).
 class AutocastScope {
  public:
   AutocastScope(const torch::Device& device, const std::string& precision);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  c10::DeviceType type_;
-  bool enabled_ = false;
-  bool prev_enabled_ = false;
-  at::ScalarType prev_dtype_;
+  std::optional<model::AutocastScope> scope_;
 };
 
 }  // namespace bert::train
