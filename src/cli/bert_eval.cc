@@ -12,6 +12,7 @@
 #include "eval/fill_mask.h"
 #include "train/device.h"
 #include "util/atomic_file.h"
+#include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -53,6 +54,7 @@ int fill_mask(const std::string& checkpoint, std::vector<std::string> texts, int
 }  // namespace
 
 int main(int argc, char** argv) {
+  bert::util::tune_allocator();
   CLI::App app{
       "bert-eval: masked-LM loss, top-1/top-5 accuracy, perplexity (and NSP accuracy) of a BERT model on\n"
       "validation files, per file and overall, with deterministic masking; and fill-mask predictions.\n"

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "train/config.h"
 #include "train/trainer.h"
+#include "util/allocator.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/signals.h"
@@ -36,6 +37,7 @@ int dump_batches(const bert::train::RunConfig& cfg, int n, const std::string& ou
 }  // namespace
 
 int main(int argc, char** argv) {
+  bert::util::tune_allocator();
   CLI::App app{
       "bert-train: pre-train a BERT encoder (masked LM, optionally NSP) from a JSON run config.\n"
       "Examples:\n"

@@ -2,6 +2,7 @@
 // losses with the MLM head applied only at predicted positions.
 #include "model/bert_model.h"
 
+#include "model/cross_entropy.h"
 #include "model/layers.h"
 #include "util/error.h"
 
@@ -124,9 +125,11 @@ PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids
   const auto index = (flat_labels != kIgnoreIndex).nonzero().squeeze(1);      // [N]
   const auto picked = hidden.reshape({batch * seq, width}).index_select(0, index);  // [N, H]
   out.mlm_targets = flat_labels.index_select(0, index);                       // [N]
-  out.mlm_logits = at_least_fp32(mlm_head_->forward(picked, word_embeddings()));  // [N, V]
+  // Logits stay in the compute dtype (bf16 under autocast): the fused loss reads them in fp32 and
+  // writes their gradient in their own dtype, with no [N, V] fp32 copy either way.
+  out.mlm_logits = mlm_head_->forward(picked, word_embeddings());              // [N, V]
   if (index.size(0) > 0) {
-    out.mlm_loss = torch::cross_entropy_loss(out.mlm_logits, out.mlm_targets);  // []
+    out.mlm_loss = model::cross_entropy(out.mlm_logits, out.mlm_targets);     // [] fp32
   } else {
     out.mlm_loss = out.mlm_logits.sum() * 0.0;  // [] zero, keeps the graph (and DDP) consistent
   }

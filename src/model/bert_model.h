@@ -21,7 +21,8 @@ struct PretrainingOutput {
   torch::Tensor loss;          // [] mlm_loss (+ nsp_loss when NSP labels given), fp32
   torch::Tensor mlm_loss;      // [] mean cross-entropy over predicted positions
   torch::Tensor nsp_loss;      // [] or undefined
-  torch::Tensor mlm_logits;    // [N, V] logits at the N predicted positions only (labels != -100)
+  torch::Tensor mlm_logits;    // [N, V] logits at the N predicted positions only (labels != -100),
+                               // in the compute dtype (bf16 under bf16 autocast; the loss is fp32)
   torch::Tensor mlm_targets;   // [N] the labels at those positions
   torch::Tensor nsp_logits;    // [B, 2] or undefined
 };

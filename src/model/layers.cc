@@ -1,6 +1,7 @@
 // Embeddings, encoder layer and MLM head: the arithmetic of BERT, matching transformers' modeling_bert.
 #include "model/layers.h"
 
+#include "model/dropout.h"
 #include "util/error.h"
 
 namespace bert::model {
@@ -54,7 +55,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids,
   }
   x = x + position_embeddings->weight.narrow(0, 0, seq_len);             // [T, H] broadcast
   x = layer_norm(x);                                                     // [B, T, H]
-  return torch::dropout(x, dropout_, is_training());
+  return hash_dropout(x, dropout_, is_training());
 }
 
 // ---- Encoder layer -------------------------------------------------------------------------------
@@ -90,19 +91,18 @@ torch::Tensor EncoderLayerImpl::self_attention(const torch::Tensor& x, const tor
   const auto qkv = torch::linear(x, w, b)                                        // [B, T, 3H]
                        .view({batch, seq, 3, num_heads_, head_dim})              // [B, T, 3, h, d]
                        .permute({2, 0, 3, 1, 4});                                // [3, B, h, T, d]
-  const double p = is_training() ? attention_dropout_ : 0.0;
   std::optional<torch::Tensor> mask;
   if (key_mask.defined()) mask = key_mask;
   // unbind, not qkv[i]: three select()s would each allocate and zero a [3, B, h, T, d] gradient.
   const auto parts = qkv.unbind(0);                                              // 3 x [B, h, T, d]
-  auto ctx = at::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask, p);  // [B, h, T, d]
+  auto ctx = attention(parts[0], parts[1], parts[2], mask, attention_dropout_, is_training());  // [B, h, T, d]
   ctx = ctx.transpose(1, 2).reshape({batch, seq, hidden});                       // [B, T, H]
-  return torch::dropout(attn_dense_(ctx), hidden_dropout_, is_training());       // [B, T, H]
+  return hash_dropout(attn_dense_(ctx), hidden_dropout_, is_training());       // [B, T, H]
 }
 
 torch::Tensor EncoderLayerImpl::feed_forward(const torch::Tensor& x) {
   auto inner = activate(inter_dense_(x), activation_);                    // [B, T, I]
-  return torch::dropout(out_dense_(inner), hidden_dropout_, is_training());  // [B, T, H]
+  return hash_dropout(out_dense_(inner), hidden_dropout_, is_training());  // [B, T, H]
 }
 
 torch::Tensor EncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& key_mask) {

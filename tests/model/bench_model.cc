@@ -2,7 +2,7 @@
 // autocast, on random full-length batches with 15% predicted positions and NSP labels -- the same
 // work as scripts/bench_train_hf.py does with transformers, so the two lines compare directly.
 #include <CLI/CLI.hpp>
-#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
 
 #include <chrono>
 #include <ctime>
@@ -12,6 +12,7 @@
 
 #include "model/autocast.h"
 #include "model/bert_model.h"
+#include "util/allocator.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bert::util::tune_allocator();
   CLI::App app("bench_model: BERT training-step tokens/s (forward + backward + AdamW)");
   std::string models = "tiny,mini,small", dtypes = "fp32,bf16", device_name = "cpu";
   int seq = 128, batch = 32, vocab = 30522, steps = 5, warmup = 2, threads = 2;
@@ -99,9 +101,15 @@ int main(int argc, char** argv) {
       const std::clock_t c0 = std::clock();
       double loss = 0;
       {
-        std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
-        if (!profile.empty()) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+        namespace prof = torch::profiler::impl;
+        const prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/true);
+        const std::set<prof::ActivityType> cpu{prof::ActivityType::CPU};
+        if (!profile.empty()) {
+          torch::autograd::profiler::prepareProfiler(config, cpu);
+          torch::autograd::profiler::enableProfiler(config, cpu);
+        }
         for (int i = 0; i < steps; ++i) loss = step();
+        if (!profile.empty()) torch::autograd::profiler::disableProfiler()->save(profile);
       }
       if (device.is_cuda()) torch::cuda::synchronize();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
