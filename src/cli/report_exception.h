@@ -9,6 +9,7 @@
 
 #include "util/error.h"
 #include "util/log.h"
+#include "util/signals.h"
 
 namespace bert::cli {
 
@@ -16,6 +17,10 @@ inline int report_exception() {
   try {
     throw;
   } catch (const util::Error& e) {
+    if (e.kind() == util::ErrorKind::kInterrupted) {
+      util::log_warn(e.what());
+      return util::stop_signal() != 0 ? util::exit_code_for_signal(util::stop_signal()) : util::exit_code_for(e.kind());
+    }
     util::log_error(e.what());
     return util::exit_code_for(e.kind());
   } catch (const c10::Error& e) {

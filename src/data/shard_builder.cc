@@ -17,6 +17,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/rng.h"
+#include "util/signals.h"
 
 namespace bert::data {
 namespace fs = std::filesystem;
@@ -140,6 +141,13 @@ SourceShards build_shards(const fs::path& source, const wordpiece::Tokenizer& to
   size_t chunk_bytes = 0;
   auto flush_chunk = [&] {
     if (texts.empty()) return;
+    // A stop request (Ctrl-C) ends a long tokenization here; the unfinished cache entry is dropped
+    // with its temporary directory, and every entry finished before stays.
+    if (const int sig = util::stop_signal(); sig != 0) {
+      throw util::Error(util::ErrorKind::kInterrupted,
+                        "stopped by signal " + std::to_string(sig) + " while tokenizing " + source.string() +
+                            "; nothing was trained or saved yet (files tokenized before are cached); rerun to continue");
+    }
     std::vector<std::vector<int32_t>> ids = tokenizer.encode_batch(texts, options.threads);
     size_t s = 0;
     for (size_t end : doc_ends) {

@@ -14,6 +14,7 @@
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/device.h"
+#include "train/loss_scaler.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/validation.h"
@@ -42,32 +43,6 @@ struct Window {
   double loss = 0, mlm_loss = 0, nsp_loss = 0, grad_norm = 0;
   int64_t steps = 0, loss_steps = 0, correct = 0, predictions = 0, tokens = 0, sequences = 0;
   Clock::time_point start = Clock::now();
-};
-
-// fp16 dynamic loss scaling (CUDA only): scale the loss up, unscale the grads, skip the update and
-// halve the scale on overflow, double it after 2000 clean steps.
-struct LossScaler {
-  bool enabled = false;
-  torch::Tensor scale, growth_tracker, found_inf;  // [] float, [] int, [] float on the device
-  explicit LossScaler(bool on, const torch::Device& device, double initial = 65536.0) : enabled(on) {
-    if (!on) return;
-    auto f = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-    scale = torch::full({}, initial, f);
-    growth_tracker = torch::zeros({}, f.dtype(torch::kInt32));
-    found_inf = torch::zeros({}, f);
-  }
-  torch::Tensor apply(const torch::Tensor& loss) const { return enabled ? loss * scale : loss; }
-  void unscale(const std::vector<torch::Tensor>& params) {
-    if (!enabled) return;
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params) if (p.grad().defined()) grads.push_back(p.grad());
-    found_inf.zero_();
-    at::_amp_foreach_non_finite_check_and_unscale_(grads, found_inf, scale.reciprocal());
-  }
-  bool overflowed() const { return enabled && found_inf.item<float>() != 0.0f; }
-  void update() {
-    if (enabled) at::_amp_update_scale_(scale, growth_tracker, found_inf, 2.0, 0.5, 2000);
-  }
 };
 
 model::BertConfig resolve_model_config(RunConfig& cfg, const wordpiece::Vocab& vocab, const std::string& source) {
@@ -246,6 +221,9 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     step = c.step;
     tokens_seen = c.trainer_state.value("tokens_seen", int64_t{0});
     skipped_steps = c.trainer_state.value("skipped_steps", int64_t{0});
+    if (c.trainer_state.contains("loss_scaler")) {
+      scaler.restore(c.trainer_state["loss_scaler"], (*resume_from / "trainer_state.json").string());
+    }
     last_checkpoint = *resume_from;
     set_aside_newer_checkpoints(run_dir, step);
     drop_metrics_after(run_dir / "metrics.jsonl", step);
@@ -265,7 +243,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     c.step = at_step;
     c.optimizer_state = optimizer.state();
     c.trainer_state = {{"loader", loader.cursor()}, {"tokens_seen", tokens_seen},
-                       {"skipped_steps", skipped_steps}, {"run_config", to_json(cfg)}};
+                       {"skipped_steps", skipped_steps}, {"loss_scaler", scaler.state()},
+                       {"run_config", to_json(cfg)}};
     last_checkpoint = save_checkpoint(run_dir, model, *vocab, c);
     prune_checkpoints(run_dir, cfg.checkpoint.keep_last);
     progress.clear();
@@ -325,7 +304,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     scaler.unscale(optimizer.parameters());
     const double max_norm = t.clip_grad_norm > 0 ? t.clip_grad_norm : std::numeric_limits<double>::infinity();
     const double grad_norm = torch::nn::utils::clip_grad_norm_(optimizer.parameters(), max_norm);
-    if (!std::isfinite(loss) || (!std::isfinite(grad_norm) && !scaler.enabled)) {
+    if (!std::isfinite(loss) || (!std::isfinite(grad_norm) && !scaler.enabled())) {
       ++skipped_steps;  // NaN/Inf guard: no update from this step
       if (++bad_in_a_row >= t.max_bad_steps) {
         throw util::runtime_error("training diverged: " + std::to_string(bad_in_a_row) +
@@ -336,7 +315,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
       util::log_warn("step " + std::to_string(step) + ": non-finite loss or gradient; update skipped (" +
                      std::to_string(bad_in_a_row) + " in a row)");
     } else {
-      optimizer.step(lr, std::nullopt, scaler.enabled ? std::optional<torch::Tensor>(scaler.found_inf) : std::nullopt);
+      optimizer.step(lr, std::nullopt, scaler.enabled() ? std::optional<torch::Tensor>(scaler.found_inf()) : std::nullopt);
       if (scaler.overflowed()) ++skipped_steps;
       bad_in_a_row = 0;
     }

@@ -13,6 +13,7 @@ enum class ErrorKind {
   kInput,        // unreadable or malformed input data: exit 1
   kIo,           // a failure writing or reading the filesystem: exit 1
   kRuntime,      // anything else that stops the work (NaN streak, device missing): exit 1
+  kInterrupted,  // SIGINT/SIGTERM arrived before there was anything to save: exit 128 + signal
 };
 
 class Error : public std::runtime_error {
@@ -30,7 +31,10 @@ inline Error input_error(const std::string& m) { return Error(ErrorKind::kInput,
 inline Error io_error(const std::string& m) { return Error(ErrorKind::kIo, m); }
 inline Error runtime_error(const std::string& m) { return Error(ErrorKind::kRuntime, m); }
 
-// Exit code for an error kind: 2 for usage/config, 1 otherwise.
-inline int exit_code_for(ErrorKind kind) { return kind == ErrorKind::kUsage ? 2 : 1; }
+// Exit code for an error kind: 2 for usage/config, 130 (SIGINT's) for an interruption, 1 otherwise.
+// (cli::report_exception gives an interruption 128 + the actual signal.)
+inline int exit_code_for(ErrorKind kind) {
+  return kind == ErrorKind::kUsage ? 2 : kind == ErrorKind::kInterrupted ? 130 : 1;
+}
 
 }  // namespace bert::util

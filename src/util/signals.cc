@@ -30,4 +30,6 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_stop_signal; }
 
+void clear_stop_signal() { g_stop_signal = 0; }
+
 }  // namespace bert::util

@@ -8,6 +8,8 @@ namespace bert::util {
 void install_stop_handlers();
 // 0 while no stop was requested, else the signal number (SIGINT = 2, SIGTERM = 15).
 int stop_signal();
+// Forgets a requested stop (tests that raise a signal themselves).
+void clear_stop_signal();
 // Exit code for a stop by `signal`: 128 + signal (130 for SIGINT, 143 for SIGTERM).
 inline int exit_code_for_signal(int signal) { return 128 + signal; }
 

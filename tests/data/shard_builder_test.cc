@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "data/shard.h"
 #include "test_util.h"
 #include "util/error.h"
+#include "util/signals.h"
 
 namespace bert::data {
 namespace {
@@ -97,6 +99,36 @@ TEST(DataShardBuilder, CacheIsReusedThenRebuiltWhenTheFileChanges) {
   EXPECT_NE(fs::last_write_time(third.shards[0]), mtime);
   // The rebuilt entry is the one reused next time.
   EXPECT_TRUE(build_or_reuse_shards(dir / "c.txt", tok, options(dir / "cache")).reused);
+}
+
+TEST(DataShardBuilder, StopSignalEndsTokenizingAndKeepsFinishedEntries) {
+  TempDir dir;
+  write(dir / "a.txt", corpus_text(40));
+  write(dir / "b.txt", corpus_text(60));
+  auto vocab = letter_vocab();
+  wordpiece::Tokenizer tok(vocab);
+  SourceShards a = build_or_reuse_shards(dir / "a.txt", tok, options(dir / "cache"));
+  util::install_stop_handlers();
+  std::raise(SIGINT);  // the handler only records it, as Ctrl-C during tokenization would
+  ASSERT_EQ(util::stop_signal(), SIGINT);
+  try {
+    build_or_reuse_shards(dir / "b.txt", tok, options(dir / "cache"));
+    ADD_FAILURE() << "tokenization went on after a stop request";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.kind(), util::ErrorKind::kInterrupted);
+    EXPECT_NE(std::string(e.what()).find("b.txt"), std::string::npos) << e.what();
+  }
+  util::clear_stop_signal();
+  // Nothing half-built is left for b; a's entry is intact and reused; b builds normally now.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(dir / "cache")) {
+    ++entries;
+    EXPECT_EQ(e.path().filename().string().rfind("a.txt-", 0), 0u) << e.path();
+  }
+  EXPECT_EQ(entries, 1);
+  EXPECT_TRUE(build_or_reuse_shards(dir / "a.txt", tok, options(dir / "cache")).reused);
+  EXPECT_EQ(all_tokens(build_or_reuse_shards(dir / "a.txt", tok, options(dir / "cache"))), all_tokens(a));
+  EXPECT_FALSE(build_or_reuse_shards(dir / "b.txt", tok, options(dir / "cache")).reused);
 }
 
 TEST(DataShardBuilder, ChangedVocabRebuildsOrRefuses) {
