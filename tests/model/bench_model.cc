@@ -8,6 +8,12 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <sstream>
 
 #include "model/autocast.h"
@@ -33,6 +39,43 @@ BertConfig named_config(const std::string& name, int vocab, int seq) {
   return c;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// The instruction-level ceiling of this CPU: 12 independent chains of 512-bit fp32 FMAs
+// (32 FLOP each) vs bf16 dot-products VDPBF16PS (64 FLOP each), per thread. Whatever a library
+// does, bf16 matmul cannot beat fp32 matmul by more than the ratio of these two.
+__attribute__((target("avx512f,avx512bf16"))) double fma_loop(long n, bool bf16) {
+  __m512 acc[12];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  const __m512 x = _mm512_set1_ps(1.0001f), y = _mm512_set1_ps(0.9999f);
+  const __m512bh bx = (__m512bh)_mm512_set1_epi16(0x3f80);
+  for (long i = 0; i < n; ++i) {
+    if (bf16) {
+      for (auto& a : acc) a = _mm512_dpbf16_ps(a, bx, bx);
+    } else {
+      for (auto& a : acc) a = _mm512_fmadd_ps(x, y, a);
+    }
+  }
+  float sum = 0;
+  for (auto& a : acc) sum += _mm512_reduce_add_ps(a);
+  return sum;  // keeps the loop alive
+}
+
+// GFLOP/s of `threads` threads running fma_loop at once; 0 when the CPU lacks AVX-512 BF16.
+double instruction_peak(int threads, bool bf16) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16")) return 0.0;
+  const long n = 50'000'000;
+  std::vector<std::thread> pool;
+  std::vector<double> sink(threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { sink[t] = fma_loop(n, bf16); });
+  for (auto& th : pool) th.join();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return static_cast<double>(n) * 12 * (bf16 ? 64 : 32) * threads / secs / 1e9 + 0 * sink[0];
+}
+#else
+double instruction_peak(int, bool) { return 0.0; }
+#endif
+
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -48,7 +91,7 @@ int main(int argc, char** argv) {
   std::string models = "tiny,mini,small", dtypes = "fp32,bf16", device_name = "cpu";
   int seq = 128, batch = 32, vocab = 30522, steps = 5, warmup = 2, threads = 2;
   double mask_prob = 0.15;
-  bool json = false;
+  bool json = false, hw_peak = false;
   std::string profile;
   app.add_option("--models", models, "comma-separated: tiny,mini,small,medium,base");
   app.add_option("--dtypes", dtypes, "comma-separated: fp32,bf16");
@@ -61,10 +104,18 @@ int main(int argc, char** argv) {
   app.add_option("--mask-prob", mask_prob, "fraction of positions predicted");
   app.add_option("--device", device_name, "cpu or cuda");
   app.add_flag("--json", json, "print one JSON object per line");
+  app.add_flag("--hw-peak", hw_peak, "only measure the FMA vs bf16-dot instruction peak of --threads threads");
   app.add_option("--profile", profile, "write a chrome trace of the timed steps of the last run here");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) torch::set_num_threads(threads);
   const torch::Device device(device_name);
+  if (hw_peak) {
+    const int n = threads > 0 ? threads : 1;
+    const double fp32 = instruction_peak(n, false), bf16 = instruction_peak(n, true);
+    std::cout << "{\"impl\": \"hw\", \"threads\": " << n << ", \"fp32_fma_gflops\": " << fp32
+              << ", \"bf16_dot_gflops\": " << bf16 << "}" << std::endl;
+    return 0;
+  }
 
   for (const auto& name : split(models)) {
     for (const auto& dtype : split(dtypes)) {
