@@ -1,5 +1,4 @@
-// Hash dropout (a custom autograd function around one parallel kernel, AVX-512 where the CPU has
-// it) and the attention dispatch.
+// Hash dropout: a custom autograd function around one parallel kernel, AVX-512 where the CPU has it.
 #include "model/dropout.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -7,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <mutex>
 #include <type_traits>
 
@@ -170,25 +168,6 @@ torch::Tensor hash_dropout(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;
   if (!x.is_cpu()) return torch::dropout(x, p, true);
   return HashDropout::apply(x, p, static_cast<int64_t>(draw_key()));
-}
-
-torch::Tensor attention_unfused(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                const std::optional<torch::Tensor>& key_mask, double p, bool training) {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  // Scaling q ([B, h, T, d]) costs less than scaling the scores ([B, h, T, T]) when d < T.
-  auto scores = torch::matmul(q * scale, k.transpose(-2, -1));  // [B, h, T, T]
-  if (key_mask) scores = scores.masked_fill(key_mask->logical_not(), -std::numeric_limits<double>::infinity());
-  auto probs = torch::softmax(scores, -1);                      // [B, h, T, T]
-  return torch::matmul(hash_dropout(probs, p, training), v);  // [B, h, T, d]
-}
-
-torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                        const std::optional<torch::Tensor>& key_mask, double p, bool training) {
-  const double p_used = training ? p : 0.0;
-  if (!q.is_cpu() || (p_used == 0.0 && q.scalar_type() == torch::kFloat32)) {
-    return at::scaled_dot_product_attention(q, k, v, key_mask, p_used);
-  }
-  return attention_unfused(q, k, v, key_mask, p_used, training);
 }
 
 }  // namespace bert::model

@@ -1,6 +1,7 @@
 // Embeddings, encoder layer and MLM head: the arithmetic of BERT, matching transformers' modeling_bert.
 #include "model/layers.h"
 
+#include "model/attention.h"
 #include "model/dropout.h"
 #include "util/error.h"
 

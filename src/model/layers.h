@@ -37,8 +37,8 @@ class EmbeddingsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Embeddings);
 
-// One encoder layer: multi-head self-attention (fused SDPA) and a GELU feed-forward, each with
-// dropout and a residual; LayerNorm after each residual ("post", BERT) or before each sublayer ("pre",
+// One encoder layer: multi-head self-attention (model/attention.h) and a GELU feed-forward, each
+// with dropout and a residual; LayerNorm after each residual ("post", BERT) or before each sublayer ("pre",
 // reusing the same two LayerNorms: attention.output.LayerNorm before attention, output.LayerNorm
 // before the feed-forward).
 class EncoderLayerImpl : public torch::nn::Module {
