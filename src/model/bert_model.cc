@@ -131,7 +131,7 @@ PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids
   if (index.size(0) > 0) {
     out.mlm_loss = model::cross_entropy(out.mlm_logits, out.mlm_targets);     // [] fp32
   } else {
-    out.mlm_loss = out.mlm_logits.sum() * 0.0;  // [] zero, keeps the graph (and DDP) consistent
+    out.mlm_loss = at_least_fp32(out.mlm_logits.sum() * 0.0);  // [] zero fp32, keeps the graph consistent
   }
   out.loss = out.mlm_loss;
 

@@ -20,14 +20,15 @@ using torch::autograd::tensor_list;
 // Row r's logsumexp, in S (float, or double for double logits).
 template <typename T, typename S>
 S row_logsumexp_scalar(const T* x, int64_t v) {
+  for (int64_t j = 0; j < v; ++j) {
+    if (std::isnan(static_cast<S>(x[j]))) return std::numeric_limits<S>::quiet_NaN();  // as the vector path
+  }
   S max = -std::numeric_limits<S>::infinity();
   for (int64_t j = 0; j < v; ++j) max = std::max(max, static_cast<S>(x[j]));
   if (std::isinf(max) && max < 0) return max;  // all -inf
   S sum = 0;
   for (int64_t j = 0; j < v; ++j) sum += std::exp(static_cast<S>(x[j]) - max);
-  S has_nan = 0;
-  for (int64_t j = 0; j < v && has_nan == 0; ++j) has_nan = std::isnan(static_cast<S>(x[j])) ? 1 : 0;
-  return has_nan != 0 ? std::numeric_limits<S>::quiet_NaN() : max + std::log(sum);
+  return max + std::log(sum);
 }
 
 // grad[j] = scale * e^(x[j] - lse), in T.
@@ -137,8 +138,10 @@ void backward_kernel(const T* x, const int64_t* target, const S* lse, T* grad, i
       }
       const T* row = x + r * v;
       row_grad<T, S>(row, g, v, lse[r], scale, vector);
+      // The target's scale * (p_t - 1), rounded once: p_t - 1 = expm1(x_t - lse) keeps its precision
+      // when p_t is near 1 (a confidently predicted token), where scale * p_t - scale would cancel.
       const int64_t t = target[r];
-      g[t] = static_cast<T>(static_cast<S>(g[t]) - scale);
+      g[t] = static_cast<T>(scale * std::expm1(static_cast<S>(row[t]) - lse[r]));
     }
   });
 }

@@ -47,9 +47,11 @@ BERT_AVX512 inline void store(c10::BFloat16* p, __m512 y) { store_bf16(p, y); }
 
 // e^x for 16 floats: Cody-Waite reduction x = k ln2 + r, |r| <= ln2 / 2, a degree-7 Taylor
 // polynomial for e^r (truncation error < 6e-9) and scalef for 2^k (underflows to 0 smoothly).
-// Relative error a few ulp; -inf -> 0, NaN -> NaN.
+// Relative error a few ulp; -inf -> 0, x > 88.73 (and +inf) -> inf, NaN -> NaN.
 BERT_AVX512 inline __m512 exp(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-110.0f), x);  // max_ps returns its 2nd operand for NaN: kept
+  // Clamped to [-110, 89] (e^-110 underflows to 0, e^89 overflows to inf through scalef) so that
+  // r below is finite; min/max_ps return their 2nd operand for NaN, so NaN passes through.
+  x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-110.0f), x));
   const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);

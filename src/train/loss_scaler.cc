@@ -1,6 +1,7 @@
 #include "train/loss_scaler.h"
 
 #include <cmath>
+#include <limits>
 
 #include "util/error.h"
 
@@ -48,12 +49,14 @@ void LossScaler::restore(const nlohmann::json& state, const std::string& source)
   };
   if (!state.is_object()) throw bad("state must be an object");
   const auto s = state.find("scale");
-  if (s == state.end() || !s->is_number() || !std::isfinite(s->get<double>()) || s->get<double>() <= 0) {
-    throw bad("scale must be a positive finite number");
+  if (s == state.end() || !s->is_number() || !(s->get<double>() > 0) ||
+      s->get<double>() > std::numeric_limits<float>::max()) {
+    throw bad("scale must be a positive finite fp32 number");
   }
   const auto g = state.find("growth_tracker");
-  if (g == state.end() || !g->is_number_integer() || g->get<int64_t>() < 0) {
-    throw bad("growth_tracker must be a non-negative integer");
+  if (g == state.end() || !g->is_number_integer() || g->get<int64_t>() < 0 ||
+      g->get<int64_t>() >= growth_interval_) {
+    throw bad("growth_tracker must be an integer in [0, " + std::to_string(growth_interval_) + ")");
   }
   scale_.fill_(s->get<double>());
   growth_tracker_.fill_(g->get<int64_t>());

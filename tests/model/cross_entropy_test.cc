@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/simd.h"
 #include "util/error.h"
 
 namespace bert::model {
@@ -21,7 +22,8 @@ torch::Tensor reference_loss(const torch::Tensor& logits, const torch::Tensor& t
 struct Case {
   torch::Tensor logits, targets;
 };
-// V = 1003: not a multiple of 16 (vector tail); rows 3 and 10 ignored; row 5 has extreme values.
+// V = 1003: not a multiple of 16 (vector tail); rows 3 and 10 ignored; row 5 has extreme values;
+// row 7 predicts its target with near certainty (its gradient there is a small difference).
 Case make_case(torch::ScalarType dtype, double spread = 4.0) {
   torch::manual_seed(17);
   auto logits = (torch::randn({37, 1003}, torch::kFloat64) * spread);
@@ -32,6 +34,7 @@ Case make_case(torch::ScalarType dtype, double spread = 4.0) {
   targets[3] = -100;
   targets[10] = -100;
   targets[5] = 1;
+  logits[7][targets[7].item<int64_t>()] = 20.0;  // a confident row: p_target ~ 1 - 1e-5
   return {logits.to(dtype), targets};
 }
 
@@ -63,9 +66,12 @@ TEST(ModelCrossEntropy, Bf16LogitsAreReadInFp32AndTheGradientIsBf16) {
   ours.backward();
   ref.backward();
   EXPECT_EQ(a.grad().scalar_type(), torch::kBFloat16);
-  // One bf16 rounding of the fp32 gradient: relative 2^-8.
+  // One bf16 rounding of the fp32 gradient: relative 2^-8, also at the confident row's target.
   const auto diff = (a.grad().to(torch::kFloat32) - as_float.grad()).abs();
   EXPECT_TRUE((diff <= as_float.grad().abs() * (1.0 / 256) + 1e-12).all().item<bool>());
+  const int64_t t7 = c.targets[7].item<int64_t>();
+  EXPECT_NEAR(a.grad()[7][t7].item<double>(), as_float.grad()[7][t7].item<double>(),
+              std::abs(as_float.grad()[7][t7].item<double>()) / 256);
 }
 
 TEST(ModelCrossEntropy, GradientScalesWithTheUpstreamGradient) {
@@ -86,6 +92,10 @@ TEST(ModelCrossEntropy, AllIgnoredIsNanAndBadTargetsThrow) {
   auto nan_logits = logits.clone();
   nan_logits[2][5] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_TRUE(std::isnan(cross_entropy(nan_logits, torch::tensor({0, 1, 2, 3}, torch::kLong)).item<double>()));
+  // The scalar path (fp64 here) agrees: NaN wins over -inf.
+  auto odd = torch::full({1, 5}, -std::numeric_limits<double>::infinity(), torch::kFloat64);
+  odd[0][3] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(cross_entropy(odd, torch::tensor({1}, torch::kLong)).item<double>()));
 }
 
 TEST(ModelCrossEntropy, SameBitsForAnyThreadCount) {
@@ -106,15 +116,18 @@ TEST(ModelCrossEntropy, SameBitsForAnyThreadCount) {
 }
 
 TEST(ModelCrossEntropy, VectorExpIsWithinAFewUlpOfStdExp) {
+  if (!simd::cpu_has_avx512()) GTEST_SKIP() << "no AVX-512 here: exp_floats is std::exp";
   std::vector<float> in, out;
   for (float x = -110.0f; x <= 88.5f; x += 0.00731f) in.push_back(x);
   in.push_back(-std::numeric_limits<float>::infinity());
   in.push_back(std::numeric_limits<float>::quiet_NaN());
   in.push_back(0.0f);
+  in.push_back(std::numeric_limits<float>::infinity());
+  in.push_back(95.0f);
   out.resize(in.size());
   exp_floats(in.data(), out.data(), static_cast<int64_t>(in.size()));
   double worst = 0;
-  for (size_t i = 0; i + 3 < in.size(); ++i) {
+  for (size_t i = 0; i + 5 < in.size(); ++i) {
     const double want = std::exp(static_cast<double>(in[i]));
     if (want < 1e-37) {  // denormal range: absolute error
       EXPECT_LT(std::abs(out[i] - want), 1e-44) << in[i];
@@ -123,10 +136,12 @@ TEST(ModelCrossEntropy, VectorExpIsWithinAFewUlpOfStdExp) {
     worst = std::max(worst, std::abs(out[i] - want) / want);
   }
   EXPECT_LT(worst, 5e-7);  // ~4 ulp
-  const size_t k = in.size() - 3;
+  const size_t k = in.size() - 5;
   EXPECT_EQ(out[k], 0.0f);
   EXPECT_TRUE(std::isnan(out[k + 1]));
   EXPECT_EQ(out[k + 2], 1.0f);
+  EXPECT_EQ(out[k + 3], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(out[k + 4], std::numeric_limits<float>::infinity());
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "model/simd.h"
+
 namespace bert::model {
 namespace {
 
@@ -34,10 +36,12 @@ TEST(ModelDropout, KernelFollowsItsDefinitionInEveryDtype) {
       const auto* o = out.data_ptr<double>();
       const auto* in = xd.data_ptr<double>();
       int64_t bad = 0;
+      // Kept values are x * (1 / 0.75) rounded once to the dtype: relative error of its precision.
+      const double tol = dtype == torch::kFloat64 ? 1e-15 : dtype == torch::kFloat32 ? 2e-7
+                         : dtype == torch::kFloat16 ? 1e-3 : 8e-3;
       for (int64_t i = 0; i < n; ++i) {
         const double want = kept(12345 + n, i, 0.25) ? in[i] / 0.75 : 0.0;
-        // Kept values are x * (1 / 0.75) rounded once to the dtype.
-        if (std::abs(o[i] - want) > 1e-2 * std::abs(want) + 1e-12) ++bad;
+        if (std::abs(o[i] - want) > tol * std::abs(want)) ++bad;
         if ((o[i] == 0.0) != (want == 0.0)) ++bad;
       }
       EXPECT_EQ(bad, 0) << "n " << n << " dtype " << dtype;
@@ -46,6 +50,7 @@ TEST(ModelDropout, KernelFollowsItsDefinitionInEveryDtype) {
 }
 
 TEST(ModelDropout, VectorAndScalarKernelsGiveTheSameBits) {
+  if (!simd::cpu_has_avx512()) GTEST_SKIP() << "no AVX-512 here: both calls run the scalar kernel";
   for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
     auto x = torch::randn({1000003}).to(dtype);
     x[7] = std::numeric_limits<float>::quiet_NaN();

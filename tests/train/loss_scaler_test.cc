@@ -88,6 +88,8 @@ TEST(TrainLossScaler, DamagedStateIsAnInputErrorNamingTheFile) {
   for (const auto& bad : {nlohmann::json{{"scale", -1.0}, {"growth_tracker", 0}},
                           nlohmann::json{{"scale", "big"}, {"growth_tracker", 0}},
                           nlohmann::json{{"scale", 8.0}, {"growth_tracker", -2}},
+                          nlohmann::json{{"scale", 1e39}, {"growth_tracker", 0}},  // inf in fp32
+                          nlohmann::json{{"scale", 8.0}, {"growth_tracker", 2000}},  // would never grow
                           nlohmann::json{{"scale", 8.0}}, nlohmann::json::array()}) {
     try {
       s.restore(bad, "run/step-10/trainer_state.json");
