@@ -28,6 +28,7 @@ bool bitwise_equal(const torch::Tensor& a, const torch::Tensor& b) {
 
 TEST(ModelDropout, KernelFollowsItsDefinitionInEveryDtype) {
   // Odd sizes leave a half pair word and a vector tail; 100,003 spans several parallel chunks.
+  torch::manual_seed(3);
   for (const int64_t n : {1, 2, 15, 17, 33, 100003}) {
     for (const auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat64, torch::kFloat16}) {
       const auto x = torch::randn({n}, torch::TensorOptions().dtype(torch::kFloat64)).to(dtype);
@@ -37,11 +38,13 @@ TEST(ModelDropout, KernelFollowsItsDefinitionInEveryDtype) {
       const auto* in = xd.data_ptr<double>();
       int64_t bad = 0;
       // Kept values are x * (1 / 0.75) rounded once to the dtype: relative error of its precision.
+      // (fp16 also has subnormals below 6e-5: an absolute 1e-7 there.)
       const double tol = dtype == torch::kFloat64 ? 1e-15 : dtype == torch::kFloat32 ? 2e-7
                          : dtype == torch::kFloat16 ? 1e-3 : 8e-3;
+      const double abs_tol = dtype == torch::kFloat16 ? 1e-7 : 0.0;
       for (int64_t i = 0; i < n; ++i) {
         const double want = kept(12345 + n, i, 0.25) ? in[i] / 0.75 : 0.0;
-        if (std::abs(o[i] - want) > tol * std::abs(want)) ++bad;
+        if (std::abs(o[i] - want) > tol * std::abs(want) + abs_tol) ++bad;
         if ((o[i] == 0.0) != (want == 0.0)) ++bad;
       }
       EXPECT_EQ(bad, 0) << "n " << n << " dtype " << dtype;
