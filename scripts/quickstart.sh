@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on a fresh machine: set up, build the real corpus (KJV Bible + Jane
-# Austen, from Debian packages), learn a WordPiece vocabulary, pre-train bert-mini for ~10 minutes
+# Austen, from Debian packages), learn a WordPiece vocabulary, pre-train bert-mini for ~6 minutes
 # on CPU (bf16), evaluate on held-out text, show fill-mask predictions and plot the loss curve.
 #   scripts/quickstart.sh                 # everything
 #   QUICKSTART_STEPS=200 scripts/quickstart.sh   # a shorter run
