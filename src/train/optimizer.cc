@@ -1,6 +1,8 @@
 // AdamW with decay/no-decay groups on ATen's fused kernel.
 #include "train/optimizer.h"
 
+#include <cmath>
+
 #include "util/error.h"
 
 namespace bert::train {
@@ -23,6 +25,21 @@ AdamW::AdamW(torch::nn::Module& model, const TrainingOptions& t)
     g.exp_avg_sq.push_back(torch::zeros_like(p, torch::MemoryFormat::Preserve));
     g.steps.push_back(torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(p.device())));
   }
+}
+
+double global_grad_norm(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : params) {
+    if (p.grad().defined()) norms.push_back(torch::linalg_vector_norm(p.grad(), 2, std::nullopt, false, torch::kFloat32));
+  }
+  if (norms.empty()) return 0.0;
+  return torch::linalg_vector_norm(torch::stack(norms), 2).item<double>();
+}
+
+std::optional<double> clip_divisor(double norm, double max_norm) {
+  if (max_norm <= 0 || !std::isfinite(norm) || norm <= max_norm) return std::nullopt;
+  return (norm + 1e-6) / max_norm;
 }
 
 void AdamW::step(double lr, const std::optional<torch::Tensor>& grad_scale,

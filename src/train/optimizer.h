@@ -13,6 +13,15 @@
 
 namespace bert::train {
 
+// The global L2 norm of the defined gradients of `params` (what clip_grad_norm_ computes), in fp64.
+double global_grad_norm(const std::vector<torch::Tensor>& params);
+
+// Gradient clipping as a divisor for AdamW::step's grad_scale: (norm + 1e-6) / max_norm when the
+// norm exceeds max_norm (torch's clip_grad_norm_ multiplies by the inverse), none otherwise or when
+// max_norm <= 0 or the norm is not finite. Folding it into the fused update saves a read-write pass
+// over every gradient (~4% of a bert-mini step here).
+std::optional<double> clip_divisor(double norm, double max_norm);
+
 class AdamW {
  public:
   // Collects every parameter of `model` that requires grad. Names ending in ".bias" or containing
@@ -20,8 +29,8 @@ class AdamW {
   AdamW(torch::nn::Module& model, const TrainingOptions& options);
 
   // One update with learning rate `lr`. Parameters whose grad is undefined are left alone.
-  // `grad_scale`/`found_inf` (fp16 on CUDA): grads are divided by grad_scale and the step is skipped
-  // on the device when found_inf != 0.
+  // `grad_scale`: grads are divided by it (gradient clipping); `found_inf` (fp16): the step is
+  // skipped on the device when found_inf != 0.
   void step(double lr, const std::optional<torch::Tensor>& grad_scale = std::nullopt,
             const std::optional<torch::Tensor>& found_inf = std::nullopt);
   void zero_grad();

@@ -302,8 +302,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     }
 
     scaler.unscale(optimizer.parameters());
-    const double max_norm = t.clip_grad_norm > 0 ? t.clip_grad_norm : std::numeric_limits<double>::infinity();
-    const double grad_norm = torch::nn::utils::clip_grad_norm_(optimizer.parameters(), max_norm);
+    const double grad_norm = global_grad_norm(optimizer.parameters());
     if (!std::isfinite(loss) || (!std::isfinite(grad_norm) && !scaler.enabled())) {
       ++skipped_steps;  // NaN/Inf guard: no update from this step
       if (++bad_in_a_row >= t.max_bad_steps) {
@@ -315,7 +314,11 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
       util::log_warn("step " + std::to_string(step) + ": non-finite loss or gradient; update skipped (" +
                      std::to_string(bad_in_a_row) + " in a row)");
     } else {
-      optimizer.step(lr, std::nullopt, scaler.enabled() ? std::optional<torch::Tensor>(scaler.found_inf()) : std::nullopt);
+      std::optional<torch::Tensor> clip;  // clipping happens inside the fused update
+      if (const auto d = clip_divisor(grad_norm, t.clip_grad_norm)) {
+        clip = torch::full({}, *d, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+      }
+      optimizer.step(lr, clip, scaler.enabled() ? std::optional<torch::Tensor>(scaler.found_inf()) : std::nullopt);
       if (scaler.overflowed()) ++skipped_steps;
       bad_in_a_row = 0;
     }

@@ -65,3 +65,41 @@ TEST(AdamW, MatchesReferenceWithDecayGroups) {
 
 }  // namespace
 }  // namespace bert::train
+
+namespace bert::train {
+namespace {
+
+TEST(AdamW, ClippingFoldedIntoTheStepEqualsClipGradNorm) {
+  torch::manual_seed(1);
+  Tiny ours, ref;
+  {
+    torch::NoGradGuard guard;
+    for (size_t i = 0; i < ours->parameters().size(); ++i) ref->parameters()[i].copy_(ours->parameters()[i]);
+  }
+  TrainingOptions t;
+  t.weight_decay = 0.01;
+  AdamW a(*ours, t), b(*ref, t);
+  for (int step = 0; step < 4; ++step) {
+    const torch::Tensor x = torch::randn({8, 4}) * 10;  // large gradients: clipping is active
+    for (auto* m : {&ours, &ref}) (*m)->forward(x).pow(2).sum().backward();
+    const double norm = global_grad_norm(a.parameters());
+    const double torch_norm = torch::nn::utils::clip_grad_norm_(b.parameters(), 0.5);  // clips b's grads
+    EXPECT_NEAR(norm, torch_norm, 1e-5 * torch_norm);
+    const auto d = clip_divisor(norm, 0.5);
+    ASSERT_TRUE(d.has_value());
+    a.step(1e-2, torch::full({}, *d));
+    b.step(1e-2);
+    a.zero_grad();
+    b.zero_grad();
+  }
+  for (size_t i = 0; i < ours->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::allclose(ours->parameters()[i], ref->parameters()[i], 1e-5, 1e-7)) << i;
+  }
+  EXPECT_FALSE(clip_divisor(0.4, 0.5).has_value());  // below the limit: no scaling
+  EXPECT_FALSE(clip_divisor(5.0, 0.0).has_value());  // clipping off
+  EXPECT_FALSE(clip_divisor(std::nan(""), 1.0).has_value());
+  EXPECT_FALSE(clip_divisor(INFINITY, 1.0).has_value());
+}
+
+}  // namespace
+}  // namespace bert::train
