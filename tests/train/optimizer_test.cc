@@ -19,11 +19,17 @@ struct TinyImpl : torch::nn::Module {
 };
 TORCH_MODULE(Tiny);
 
+// Copies `from`'s parameters into `to`: two identical models to step side by side.
+void copy_parameters(Tiny& from, Tiny& to) {
+  torch::NoGradGuard guard;
+  for (size_t i = 0; i < from->parameters().size(); ++i) to->parameters()[i].copy_(from->parameters()[i]);
+}
+
 TEST(AdamW, MatchesReferenceWithDecayGroups) {
   torch::manual_seed(0);
   Tiny ours, ref;
+  copy_parameters(ours, ref);
   torch::NoGradGuard guard;
-  for (size_t i = 0; i < ours->parameters().size(); ++i) ref->parameters()[i].copy_(ours->parameters()[i]);
   TrainingOptions t;
   t.weight_decay = 0.1;
   t.adam_betas = {0.9, 0.98};
@@ -63,19 +69,10 @@ TEST(AdamW, MatchesReferenceWithDecayGroups) {
   EXPECT_THROW(restored.load_state(state, "test"), util::Error);
 }
 
-}  // namespace
-}  // namespace bert::train
-
-namespace bert::train {
-namespace {
-
 TEST(AdamW, ClippingFoldedIntoTheStepEqualsClipGradNorm) {
   torch::manual_seed(1);
   Tiny ours, ref;
-  {
-    torch::NoGradGuard guard;
-    for (size_t i = 0; i < ours->parameters().size(); ++i) ref->parameters()[i].copy_(ours->parameters()[i]);
-  }
+  copy_parameters(ours, ref);
   TrainingOptions t;
   t.weight_decay = 0.01;
   AdamW a(*ours, t), b(*ref, t);
