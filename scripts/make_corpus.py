@@ -34,9 +34,19 @@ def split_sentences(paragraph):
     return out
 
 
+def run_program(argv, package):
+    """stdout of argv; a missing program stops with one line naming its Debian package."""
+    try:
+        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        sys.exit(f'make_corpus: program {argv[0]!r} not found: install the Debian package {package} '
+                 f'(scripts/setup.sh does)')
+    except subprocess.CalledProcessError as e:
+        sys.exit(f'make_corpus: {argv[0]} failed with exit code {e.returncode}: {e.stderr.strip()[:500]}')
+
+
 def bible_documents():
-    text = subprocess.run(['bible', '-l100000', 'gen1:1-rev22:21'], check=True,
-                          capture_output=True, text=True).stdout
+    text = run_program(['bible', '-l100000', 'gen1:1-rev22:21'], 'bible-kjv')
     doc = []
     for line in text.splitlines():
         verse = re.match(r'^\s*\d+\s+(.*)$', line)
@@ -53,8 +63,7 @@ def bible_documents():
 def austen_documents():
     script = ('library(janeaustenr); b <- austen_books(); '
               'writeLines(paste(as.character(b$book), b$text, sep="\\t"))')
-    text = subprocess.run(['Rscript', '-e', script], check=True, capture_output=True,
-                          text=True).stdout
+    text = run_program(['Rscript', '-e', script], 'r-cran-janeaustenr')
     doc, paragraph, book = [], [], None
 
     def flush_paragraph():
