@@ -31,7 +31,7 @@ void emit(const std::string& text, const std::string& output) {
 }
 
 int fill_mask(const std::string& checkpoint, std::vector<std::string> texts, int top_k, bool json,
-              const torch::Device& device) {
+              const torch::Device& device, const std::string& precision) {
   if (checkpoint.empty()) throw usage_error("fill-mask needs --checkpoint DIR");
   if (texts.empty()) {  // one text per line on stdin
     for (std::string line; std::getline(std::cin, line);) {
@@ -40,7 +40,7 @@ int fill_mask(const std::string& checkpoint, std::vector<std::string> texts, int
   }
   if (texts.empty()) throw usage_error("fill-mask needs a text with [MASK] (as an argument or on stdin)");
   eval::LoadedModel model = eval::load_model(checkpoint, device);
-  eval::FillMask filler(model, device);
+  eval::FillMask filler(model, device, precision);
   nlohmann::json all = nlohmann::json::array();
   for (const auto& text : texts) {
     eval::FillMaskResult r = filler.predict(text, top_k);
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
       "  bert-eval --checkpoint runs/mini/step-0000500 --data a.txt b.txt --json\n"
       "  bert-eval --all-checkpoints runs/mini --data corpus/valid.txt --json --output curve.json\n"
       "  bert-eval fill-mask --checkpoint runs/mini \"Natura [MASK] najpiękniejsze obrazy.\""};
-  std::string checkpoint, all_checkpoints, output, precision = "fp32", device_name = "auto", cache_dir;
+  std::string checkpoint, all_checkpoints, output, precision = "auto", device_name = "auto", cache_dir;
   std::vector<std::string> files;
   eval::EvalOptions o;
   bool json = false, verbose = false;
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "masking seed; the training seed reproduces training's validation numbers")
       ->capture_default_str();
   app.add_option("--batch-size", o.batch_size, "sequences per forward pass")->capture_default_str();
-  app.add_option("--precision", precision, "fp32, bf16 or fp16 (CUDA)")->capture_default_str();
+  app.add_option("--precision", precision, "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16 (CUDA)")
+      ->capture_default_str();
   app.add_option("--max-seq-len", o.max_seq_len, "tokens per sequence (default: the checkpoint's, else 128)");
   app.add_flag("--nsp", o.nsp, "pack sentence pairs (nsp-pairs) and report NSP accuracy");
   app.add_option("--max-batches", o.max_batches, "at most N batches per file (0 = all)");
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
   fill->add_option("--top-k,-k", top_k, "candidates per mask")->capture_default_str();
   fill->add_flag("--json", fill_json, "print JSON");
   fill->add_option("--device", device_name, "auto, cpu, cuda or cuda:N");
+  fill->add_option("--precision", precision, "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16 (CUDA)");
   // Texts are taken verbatim from the remaining arguments: a declared positional would let CLI11 read
   // "[MASK] ..." as its bracketed-list syntax and strip the brackets.
   fill->allow_extras();
@@ -110,6 +112,11 @@ int main(int argc, char** argv) {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
     if (threads > 0) torch::set_num_threads(threads);
     const torch::Device device = bert::train::resolve_device(device_name);
+    if (precision == "auto") precision = device.is_cuda() ? "bf16" : "fp32";
+    if (precision != "fp32" && precision != "bf16" && precision != "fp16") {
+      throw usage_error("--precision " + precision + ": use auto, fp32, bf16 or fp16 (CUDA)");
+    }
+    if (device.is_cuda()) bert::train::configure_cuda_math(/*tf32=*/true, "auto");
     if (fill->parsed()) {
       texts = fill->remaining();
       for (const auto& t : texts) {
@@ -117,7 +124,7 @@ int main(int argc, char** argv) {
           throw usage_error("fill-mask: unknown option " + t + " (see bert-eval fill-mask --help)");
         }
       }
-      return fill_mask(fill_checkpoint, texts, top_k, fill_json, device);
+      return fill_mask(fill_checkpoint, texts, top_k, fill_json, device, precision);
     }
 
     if (checkpoint.empty() == all_checkpoints.empty()) {

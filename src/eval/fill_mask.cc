@@ -1,6 +1,8 @@
 // Fill-mask prediction: encode around literal mask tokens, one forward pass, full-vocabulary softmax.
 #include "eval/fill_mask.h"
 
+#include "train/device.h"
+
 #include <cstdio>
 
 #include "util/error.h"
@@ -26,8 +28,8 @@ std::vector<int32_t> encode_with_masks(const wordpiece::Tokenizer& tokenizer, st
   return ids;
 }
 
-FillMask::FillMask(LoadedModel& model, const torch::Device& device)
-    : model_(model), device_(device), tokenizer_(model.vocab) {}
+FillMask::FillMask(LoadedModel& model, const torch::Device& device, const std::string& precision)
+    : model_(model), device_(device), precision_(precision), tokenizer_(model.vocab) {}
 
 FillMaskResult FillMask::predict(const std::string& text, int top_k) const {
   const wordpiece::Vocab& vocab = *model_.vocab;
@@ -50,7 +52,11 @@ FillMaskResult FillMask::predict(const std::string& text, int top_k) const {
                           .view({1, t}).to(device_);                         // [1, T]
   torch::Tensor types = torch::zeros({1, t}, opts.device(device_));          // [1, T]
   torch::Tensor attention = torch::ones({1, t}, opts.device(device_));       // [1, T]
-  torch::Tensor logits = model_.model->logits(ids, types, attention).first;  // [1, T, V] fp32
+  torch::Tensor logits;
+  {
+    train::AutocastScope autocast(device_, precision_);
+    logits = model_.model->logits(ids, types, attention).first;  // [1, T, V] fp32
+  }
   torch::Tensor positions = ids[0].eq(vocab.mask_id()).nonzero().view(-1);   // [M]
   torch::Tensor probs = logits[0].index_select(0, positions).softmax(-1);    // [M, V]
   auto [best_p, best_id] = probs.topk(top_k, -1);                            // [M, k] each

@@ -42,8 +42,9 @@ std::vector<int32_t> encode_with_masks(const wordpiece::Tokenizer& tokenizer, st
 
 class FillMask {
  public:
-  // `model` must outlive this object.
-  FillMask(LoadedModel& model, const torch::Device& device);
+  // `model` must outlive this object. `precision`: autocast for the forward ("fp32" | "bf16" |
+  // "fp16" on CUDA); probabilities are computed in fp32 either way.
+  FillMask(LoadedModel& model, const torch::Device& device, const std::string& precision = "fp32");
 
   // Top-k (1 <= k <= vocab size) candidates for each mask of `text`. Throws Error(kUsage) when the
   // text has no mask or is longer than the model's max_position_embeddings.
@@ -52,6 +53,7 @@ class FillMask {
  private:
   LoadedModel& model_;
   torch::Device device_;
+  std::string precision_;
   wordpiece::Tokenizer tokenizer_;
 };
 

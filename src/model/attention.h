@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <string>
 
 namespace bert::model {
 
@@ -18,6 +19,18 @@ namespace bert::model {
 //   inputs' dtype. On CUDA the fused kernel is always used.
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const std::optional<torch::Tensor>& key_mask, double p, bool training);
+
+// Which kernels LibTorch's fused attention may use on CUDA (process-wide: torch's global context).
+// "auto": flash, else memory-efficient, else math; cuDNN is left out (non-deterministic, with open
+// reports of NaN gradients under masks at some lengths). "flash" | "efficient" | "cudnn" | "math":
+// that kernel only; a forward it cannot run then fails with torch's "no available kernel" message.
+// No effect on the CPU path. Throws Error(kUsage) for another name.
+void set_attention_backend(const std::string& name);
+
+// The kernel attention() runs for inputs shaped and typed like q ([B, h, T, d]) with or without a
+// key mask, under the current backend setting: "flash", "efficient", "cudnn", "math" on CUDA (what
+// SDPA picks; "none" if no allowed kernel can run them), "cpu-fused" or "cpu-unfused" on the CPU.
+std::string attention_kernel_name(const torch::Tensor& q, bool with_key_mask, double p, bool training);
 
 // The unfused path, for tests (parity with the fused kernel).
 torch::Tensor attention_unfused(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

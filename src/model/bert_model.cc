@@ -22,6 +22,11 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// [B, T] attention mask (1 = real token) -> [B, 1, 1, T] bool key mask for the attention.
+torch::Tensor key_mask_of(const torch::Tensor& attention_mask) {
+  return attention_mask.to(torch::kBool).view({attention_mask.size(0), 1, 1, attention_mask.size(1)});
+}
+
 void check_2d(const torch::Tensor& t, const char* name, int64_t batch, int64_t seq) {
   if (!t.defined()) return;
   if (t.dim() != 2 || t.size(0) != batch || t.size(1) != seq) {
@@ -84,20 +89,25 @@ const torch::Tensor& BertForPreTrainingImpl::word_embeddings() const {
 torch::Tensor BertForPreTrainingImpl::encode(const torch::Tensor& input_ids,
                                              const torch::Tensor& token_type_ids,
                                              const torch::Tensor& attention_mask) {
+  if (input_ids.dim() == 2) check_2d(attention_mask, "attention_mask", input_ids.size(0), input_ids.size(1));
+  // Without padding, pass no mask: SDPA then may pick its fastest kernel (flash on CUDA).
+  torch::Tensor key_mask;
+  if (attention_mask.defined() && !attention_mask.to(torch::kBool).all().item<bool>()) {
+    key_mask = key_mask_of(attention_mask);
+  }
+  return encode_with_key_mask(input_ids, token_type_ids, key_mask);
+}
+
+torch::Tensor BertForPreTrainingImpl::encode_with_key_mask(const torch::Tensor& input_ids,
+                                                           const torch::Tensor& token_type_ids,
+                                                           const torch::Tensor& key_mask) {
   if (input_ids.dim() != 2) {
     throw util::input_error("BertForPreTraining: input_ids must be [B, T], got " +
                             c10::str(input_ids.sizes()));
   }
   const int64_t batch = input_ids.size(0), seq = input_ids.size(1);
   check_2d(token_type_ids, "token_type_ids", batch, seq);
-  check_2d(attention_mask, "attention_mask", batch, seq);
   auto x = embeddings_->forward(input_ids, token_type_ids);  // [B, T, H]
-  // Without padding, pass no mask: SDPA then may pick its fastest kernel (flash on CUDA).
-  torch::Tensor key_mask;
-  if (attention_mask.defined()) {
-    auto keep = attention_mask.to(torch::kBool);  // [B, T]
-    if (!keep.all().item<bool>()) key_mask = keep.view({batch, 1, 1, seq});  // [B, 1, 1, T]
-  }
   for (auto& layer : layers_) x = layer->forward(x, key_mask);  // [B, T, H]
   if (final_norm_) x = final_norm_(x);
   return x;
@@ -113,16 +123,46 @@ PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids
                                                   const torch::Tensor& attention_mask,
                                                   const torch::Tensor& mlm_labels,
                                                   const torch::Tensor& nsp_labels) {
-  auto hidden = encode(input_ids, token_type_ids, attention_mask);  // [B, T, H]
-  const int64_t batch = hidden.size(0), seq = hidden.size(1), width = hidden.size(2);
-  check_2d(mlm_labels, "mlm_labels", batch, seq);
-  if (!mlm_labels.defined()) throw util::input_error("BertForPreTraining: mlm_labels are required");
+  PretrainingInputs in;
+  in.input_ids = input_ids;
+  in.token_type_ids = token_type_ids;
+  in.attention_mask = attention_mask;
+  in.mlm_labels = mlm_labels;
+  in.nsp_labels = nsp_labels;
+  return forward(in);
+}
+
+PretrainingOutput BertForPreTrainingImpl::forward(const PretrainingInputs& in) {
+  if (in.input_ids.dim() != 2) {
+    throw util::input_error("BertForPreTraining: input_ids must be [B, T], got " + c10::str(in.input_ids.sizes()));
+  }
+  const int64_t batch = in.input_ids.size(0), seq = in.input_ids.size(1);
+  check_2d(in.attention_mask, "attention_mask", batch, seq);
+  check_2d(in.mlm_labels, "mlm_labels", batch, seq);
+  if (!in.mlm_labels.defined()) throw util::input_error("BertForPreTraining: mlm_labels are required");
+  if (in.nsp_labels.defined() && (in.nsp_labels.dim() != 1 || in.nsp_labels.size(0) != batch)) {
+    throw util::input_error("BertForPreTraining: nsp_labels must be [" + std::to_string(batch) + "], got " +
+                            c10::str(in.nsp_labels.sizes()));
+  }
+  // Host facts the caller did not give are derived here; each derivation is a device read on CUDA.
+  const bool has_padding = !in.attention_mask.defined() ? false
+                           : in.has_padding           ? *in.has_padding
+                                                      : !in.attention_mask.to(torch::kBool).all().item<bool>();
+  const bool has_nsp = !in.nsp_labels.defined() ? false
+                       : in.has_nsp           ? *in.has_nsp
+                                              : (in.nsp_labels != kIgnoreIndex).any().item<bool>();
+  const auto flat_labels = in.mlm_labels.reshape({-1});  // [B*T]
+  const auto index = in.mlm_positions.defined() ? in.mlm_positions
+                                                : (flat_labels != kIgnoreIndex).nonzero().squeeze(1);  // [N]
+
+  // Without padding no mask is passed: SDPA then may pick its fastest kernel (flash on CUDA).
+  auto hidden = encode_with_key_mask(in.input_ids, in.token_type_ids,
+                                     has_padding ? key_mask_of(in.attention_mask) : torch::Tensor());  // [B, T, H]
+  const int64_t width = hidden.size(2);
 
   PretrainingOutput out;
   // Gather the N predicted positions before the head: the [H] -> [V] projection is most of a small
   // model's FLOPs, and only ~15% of tokens need it.
-  const auto flat_labels = mlm_labels.reshape({-1});                          // [B*T]
-  const auto index = (flat_labels != kIgnoreIndex).nonzero().squeeze(1);      // [N]
   const auto picked = hidden.reshape({batch * seq, width}).index_select(0, index);  // [N, H]
   out.mlm_targets = flat_labels.index_select(0, index);                       // [N]
   // Logits stay in the compute dtype (bf16 under autocast): the fused loss reads them in fp32 and
@@ -135,16 +175,10 @@ PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids
   }
   out.loss = out.mlm_loss;
 
-  if (nsp_labels.defined()) {
-    if (nsp_labels.dim() != 1 || nsp_labels.size(0) != batch) {
-      throw util::input_error("BertForPreTraining: nsp_labels must be [" + std::to_string(batch) +
-                              "], got " + c10::str(nsp_labels.sizes()));
-    }
-    if ((nsp_labels != kIgnoreIndex).any().item<bool>()) {
-      out.nsp_logits = at_least_fp32(nsp_head(hidden));                  // [B, 2]
-      out.nsp_loss = torch::cross_entropy_loss(out.nsp_logits, nsp_labels);    // []
-      out.loss = out.loss + out.nsp_loss;
-    }
+  if (has_nsp) {
+    out.nsp_logits = at_least_fp32(nsp_head(hidden));                        // [B, 2]
+    out.nsp_loss = torch::cross_entropy_loss(out.nsp_logits, in.nsp_labels);  // []
+    out.loss = out.loss + out.nsp_loss;
   }
   return out;
 }

@@ -9,6 +9,8 @@
 
 #include <torch/torch.h>
 
+#include <optional>
+
 #include "model/bert_config.h"
 
 namespace bert::model {
@@ -25,6 +27,21 @@ struct PretrainingOutput {
                                // in the compute dtype (bf16 under bf16 autocast; the loss is fp32)
   torch::Tensor mlm_targets;   // [N] the labels at those positions
   torch::Tensor nsp_logits;    // [B, 2] or undefined
+};
+
+// One pre-training batch, and what the caller already knows about it. With mlm_positions,
+// has_padding and has_nsp given (the trainer takes them from the host batch, before the copy), the
+// forward makes no host-device synchronisation; left unset, they are derived from the tensors, which
+// on CUDA waits for the device (nonzero, .item()).
+struct PretrainingInputs {
+  torch::Tensor input_ids;          // [B, T] int64
+  torch::Tensor token_type_ids;     // [B, T] int64, or undefined (all 0)
+  torch::Tensor attention_mask;     // [B, T] 1 = real token, 0 = padding; or undefined (no padding)
+  torch::Tensor mlm_labels;         // [B, T] int64, -100 = not predicted
+  torch::Tensor nsp_labels;         // [B] int64 (-100 = no label), or undefined (no NSP loss)
+  torch::Tensor mlm_positions;      // [N] int64 flat indices b*T+t where mlm_labels != -100, ascending
+  std::optional<bool> has_padding;  // false: attention_mask is not applied
+  std::optional<bool> has_nsp;      // false: no NSP loss; true: some nsp_labels entry is not -100
 };
 
 class BertForPreTrainingImpl : public torch::nn::Module {
@@ -51,6 +68,9 @@ class BertForPreTrainingImpl : public torch::nn::Module {
   PretrainingOutput forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
                             const torch::Tensor& attention_mask, const torch::Tensor& mlm_labels,
                             const torch::Tensor& nsp_labels = {});
+  // The same, trusting the host-side facts in `in` that are set (see PretrainingInputs): the
+  // training step's form, free of host-device synchronisation when all three are set.
+  PretrainingOutput forward(const PretrainingInputs& in);
   // Full MLM logits [B, T, V] and NSP logits [B, 2] (fp32, or fp64 for a double model), for
   // fill-mask and parity tests.
   std::pair<torch::Tensor, torch::Tensor> logits(const torch::Tensor& input_ids,
@@ -65,6 +85,9 @@ class BertForPreTrainingImpl : public torch::nn::Module {
 
  private:
   torch::Tensor nsp_head(const torch::Tensor& hidden);  // [B, T, H] -> [B, 2]
+  // [B, T, H]; key_mask: [B, 1, 1, T] bool or undefined (no padding).
+  torch::Tensor encode_with_key_mask(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                                     const torch::Tensor& key_mask);
 
   BertConfig config_;
   // Submodules registered under "bert" and "cls"; see bert_model.cc for the name tree.

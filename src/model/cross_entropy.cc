@@ -189,7 +189,9 @@ struct FusedCrossEntropy : public torch::autograd::Function<FusedCrossEntropy> {
     const int64_t count = ctx->saved_data["count"].toInt();
     const int64_t n = logits.size(0), v = logits.size(1);
     auto grad = torch::empty_like(logits);
-    const double g = grads[0].item<double>() / static_cast<double>(std::max<int64_t>(count, 1));
+    // A host read of a CPU scalar (a pointer, not .item(): this kernel makes no dispatcher sync call).
+    const double g = grads[0].to(torch::kFloat64).contiguous().data_ptr<double>()[0] /
+                     static_cast<double>(std::max<int64_t>(count, 1));
     dispatch(logits.scalar_type(), [&](auto t, auto s) {
       using T = decltype(t);
       using S = decltype(s);
@@ -212,10 +214,14 @@ torch::Tensor cross_entropy(const torch::Tensor& logits, const torch::Tensor& ta
         logits.scalar_type() == torch::kFloat64 ? logits : logits.to(torch::kFloat32), targets,
         torch::nn::functional::CrossEntropyFuncOptions().ignore_index(ignore_index));
   }
-  const auto t = targets.to(torch::kLong);
+  const auto t = targets.to(torch::kLong).contiguous();
   const int64_t v = logits.size(1);
-  if (t.numel() > 0 && !((t >= 0 & t < v) | (t == ignore_index)).all().item<bool>()) {
-    throw util::input_error("cross_entropy: a target is outside [0, " + std::to_string(v) + ")");
+  const int64_t* target = t.data_ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if ((target[i] < 0 || target[i] >= v) && target[i] != ignore_index) {
+      throw util::input_error("cross_entropy: target " + std::to_string(target[i]) + " at row " +
+                              std::to_string(i) + " is outside [0, " + std::to_string(v) + ")");
+    }
   }
   return FusedCrossEntropy::apply(logits, t, ignore_index);
 }

@@ -167,6 +167,9 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   r.eval_every = s.get("eval_every", r.eval_every);
   r.eval_max_batches = s.get("eval_max_batches", r.eval_max_batches);
   r.stop_after_steps = s.get("stop_after_steps", r.stop_after_steps);
+  r.attention_backend = s.get("attention_backend", r.attention_backend);
+  r.tf32 = s.get("tf32", r.tf32);
+  r.cuda_sync_debug = s.get("cuda_sync_debug", r.cuda_sync_debug);
   s.finish();
   bool device_ok = r.device == "auto" || r.device == "cpu" || r.device == "cuda" ||
                    (r.device.rfind("cuda:", 0) == 0 && r.device.size() > 5 &&
@@ -177,6 +180,8 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   check_range<int64_t>(s, "eval_every", r.eval_every, 0, int64_t{1} << 40, "must be >= 0");
   check_range<int64_t>(s, "eval_max_batches", r.eval_max_batches, 0, int64_t{1} << 40, "must be >= 0");
   check_range<int64_t>(s, "stop_after_steps", r.stop_after_steps, 0, int64_t{1} << 40, "must be >= 0");
+  check_choice(s, "attention_backend", r.attention_backend, {"auto", "flash", "efficient", "cudnn", "math"});
+  check_choice(s, "cuda_sync_debug", r.cuda_sync_debug, {"off", "warn", "error"});
 }
 
 }  // namespace
@@ -266,7 +271,9 @@ nlohmann::json to_json(const RunConfig& c) {
       {"runtime", {{"device", c.runtime.device}, {"threads", c.runtime.threads},
                    {"log_every", c.runtime.log_every}, {"eval_every", c.runtime.eval_every},
                    {"eval_max_batches", c.runtime.eval_max_batches},
-                   {"stop_after_steps", c.runtime.stop_after_steps}}},
+                   {"stop_after_steps", c.runtime.stop_after_steps},
+                   {"attention_backend", c.runtime.attention_backend}, {"tf32", c.runtime.tf32},
+                   {"cuda_sync_debug", c.runtime.cuda_sync_debug}}},
   };
 }
 

@@ -46,6 +46,10 @@ struct RuntimeOptions {
   int64_t eval_every = 500;      // validation every N steps (0 = only at the end)
   int64_t eval_max_batches = 0;  // cap on validation batches (0 = the whole validation set)
   int64_t stop_after_steps = 0;  // end this invocation (with a checkpoint) after N steps; 0 = run to max_steps
+  std::string attention_backend = "auto";  // CUDA SDPA kernels: "auto" (flash, else memory-efficient, else math;
+                                           // never cuDNN) | "flash" | "efficient" | "cudnn" | "math"
+  bool tf32 = true;                        // CUDA: fp32 matmuls and convolutions on TF32 tensor cores
+  std::string cuda_sync_debug = "off";     // CUDA: "off" | "warn" | "error" on a host-device sync inside a step
 };
 
 struct RunConfig {

@@ -1,6 +1,7 @@
 // Device resolution and the autocast RAII scope.
 #include "train/device.h"
 
+#include "model/attention.h"
 #include "util/error.h"
 
 namespace bert::train {
@@ -28,6 +29,23 @@ torch::Device resolve_device(const std::string& name) {
 std::string describe_device(const torch::Device& device) {
   if (device.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
   return device.str();
+}
+
+void configure_cuda_math(bool tf32, const std::string& attention_backend) {
+  model::set_attention_backend(attention_backend);
+  auto& ctx = at::globalContext();
+  const auto p = tf32 ? at::Float32Precision::TF32 : at::Float32Precision::IEEE;
+  ctx.setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL, p);
+  ctx.setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, p);
+}
+
+std::string describe_attention(const torch::Device& device, const std::string& precision, int64_t batch,
+                               int64_t seq, int64_t heads, int64_t head_dim, double dropout) {
+  const auto dtype = precision == "bf16" ? torch::kBFloat16 : precision == "fp16" ? torch::kHalf : torch::kFloat32;
+  torch::NoGradGuard no_grad;
+  const auto q = torch::empty({batch, heads, seq, head_dim}, torch::TensorOptions().dtype(dtype).device(device));
+  return "attention: " + model::attention_kernel_name(q, false, dropout, true) + " (no padding), " +
+         model::attention_kernel_name(q, true, dropout, true) + " (padding)";
 }
 
 AutocastScope::AutocastScope(const torch::Device& device, const std::string& precision) {

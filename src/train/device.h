@@ -17,6 +17,18 @@ torch::Device resolve_device(const std::string& name);
 // Human-readable description ("cpu (2 threads)", "cuda:0 (NVIDIA H100 ...)").
 std::string describe_device(const torch::Device& device);
 
+// Sets what this process's CUDA math may use: TF32 tensor cores for fp32 matmuls and convolutions
+// (`tf32`; torch's default is off) and the fused-attention kernels (model::set_attention_backend).
+// Global, so call it once at start; it changes nothing on the CPU. Throws Error(kUsage) for an
+// unknown backend name.
+void configure_cuda_math(bool tf32, const std::string& attention_backend);
+
+// One line for the log: the attention kernel a model with `heads` heads of `head_dim` runs on
+// `device` at `precision` for batches of `batch` x `seq`, without and with padding (e.g. "attention:
+// flash (no padding), efficient (padding)"). Allocates a small tensor on the device.
+std::string describe_attention(const torch::Device& device, const std::string& precision, int64_t batch,
+                               int64_t seq, int64_t heads, int64_t head_dim, double dropout);
+
 // Enables autocast for `precision` ("bf16" / "fp16") on `device` for the object's lifetime, via the
 // model layer's AutocastScope; "fp32" does nothing. fp16 off CUDA is Error(kUsage).
 class AutocastScope {

@@ -27,19 +27,28 @@ AdamW::AdamW(torch::nn::Module& model, const TrainingOptions& t)
   }
 }
 
-double global_grad_norm(const std::vector<torch::Tensor>& params) {
+torch::Tensor global_grad_norm(const std::vector<torch::Tensor>& params) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
+  std::map<c10::ScalarType, std::vector<torch::Tensor>> by_dtype;
+  c10::optional<torch::Device> device;
   for (const auto& p : params) {
-    if (p.grad().defined()) norms.push_back(torch::linalg_vector_norm(p.grad(), 2, std::nullopt, false, torch::kFloat32));
+    if (!p.grad().defined()) continue;
+    by_dtype[p.grad().scalar_type()].push_back(p.grad());
+    device = p.grad().device();
   }
-  if (norms.empty()) return 0.0;
-  return torch::linalg_vector_norm(torch::stack(norms), 2).item<double>();
+  if (by_dtype.empty()) return torch::zeros({}, torch::kFloat32);
+  std::vector<torch::Tensor> norms;  // one fp32 norm per gradient
+  for (auto& [dtype, grads] : by_dtype) {
+    for (auto& n : at::_foreach_norm(grads, 2, torch::kFloat32)) norms.push_back(n);
+  }
+  return torch::linalg_vector_norm(torch::stack(norms), 2);  // [] fp32
 }
 
-std::optional<double> clip_divisor(double norm, double max_norm) {
-  if (max_norm <= 0 || !std::isfinite(norm) || norm <= max_norm) return std::nullopt;
-  return (norm + 1e-6) / max_norm;
+torch::Tensor clip_divisor(const torch::Tensor& norm, double max_norm) {
+  if (max_norm <= 0) return {};
+  torch::NoGradGuard no_grad;
+  const auto clip = torch::isfinite(norm) & (norm > max_norm);
+  return torch::where(clip, (norm + 1e-6) / max_norm, torch::ones_like(norm));  // [] fp32
 }
 
 void AdamW::step(double lr, const std::optional<torch::Tensor>& grad_scale,
@@ -57,12 +66,15 @@ void AdamW::step(double lr, const std::optional<torch::Tensor>& grad_scale,
       steps.push_back(g.steps[i]);
     }
     if (params.empty()) continue;
-    torch::_foreach_add_(steps, 1);  // the fused kernel reads the step count, it does not advance it
+    // The fused kernel reads the step count, it does not advance it. A skipped step (found_inf = 1)
+    // must not advance the bias correction either: add 1 - found_inf, on the device.
+    if (found_inf) {
+      torch::_foreach_add_(steps, 1.0 - *found_inf);
+    } else {
+      torch::_foreach_add_(steps, 1);
+    }
     at::_fused_adamw_(params, grads, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, beta1_, beta2_,
                       g.weight_decay, eps_, /*amsgrad=*/false, /*maximize=*/false, grad_scale, found_inf);
-    if (found_inf) {  // a skipped (overflowed) fp16 step must not advance the bias correction
-      for (auto& step : steps) step.sub_(*found_inf);
-    }
   }
 }
 

@@ -13,14 +13,17 @@
 
 namespace bert::train {
 
-// The global L2 norm of the defined gradients of `params` (what clip_grad_norm_ computes), in fp64.
-double global_grad_norm(const std::vector<torch::Tensor>& params);
+// The global L2 norm of the defined gradients of `params` (what clip_grad_norm_ computes): a []
+// fp32 tensor on their device (zero when no gradient is defined), from one _foreach_norm launch per
+// gradient dtype. No host read: the training step keeps it on the device.
+torch::Tensor global_grad_norm(const std::vector<torch::Tensor>& params);
 
-// Gradient clipping as a divisor for AdamW::step's grad_scale: (norm + 1e-6) / max_norm when the
-// norm exceeds max_norm (torch's clip_grad_norm_ multiplies by the inverse), none otherwise or when
-// max_norm <= 0 or the norm is not finite. Folding it into the fused update saves a read-write pass
-// over every gradient (~4% of a bert-mini step here).
-std::optional<double> clip_divisor(double norm, double max_norm);
+// Gradient clipping as a divisor for AdamW::step's grad_scale, computed on the device from `norm`
+// ([] fp32): (norm + 1e-6) / max_norm where the norm is finite and exceeds max_norm (torch's
+// clip_grad_norm_ multiplies by the inverse), else exactly 1 (a no-op divisor). Undefined when
+// max_norm <= 0 (clipping off). Folding it into the fused update saves a read-write pass over every
+// gradient (~4% of a bert-mini step here) and a host read of the norm.
+torch::Tensor clip_divisor(const torch::Tensor& norm, double max_norm);
 
 class AdamW {
  public:
@@ -29,8 +32,8 @@ class AdamW {
   AdamW(torch::nn::Module& model, const TrainingOptions& options);
 
   // One update with learning rate `lr`. Parameters whose grad is undefined are left alone.
-  // `grad_scale`: grads are divided by it (gradient clipping); `found_inf` (fp16): the step is
-  // skipped on the device when found_inf != 0.
+  // `grad_scale`: [] fp32, grads are divided by it (gradient clipping); `found_inf`: [] fp32, 0 or 1,
+  // the update is skipped on the device when it is 1 (fp16 overflow, NaN guard), step counts included.
   void step(double lr, const std::optional<torch::Tensor>& grad_scale = std::nullopt,
             const std::optional<torch::Tensor>& found_inf = std::nullopt);
   void zero_grad();

@@ -17,6 +17,8 @@
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
+#include "train/sync_debug.h"
+#include "train/train_step.h"
 #include "train/validation.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
@@ -38,10 +40,48 @@ std::string fmt(const char* format, double a) {
   return buf;
 }
 
-// Sums over the steps since the last log line.
+// The step's figures summed on the device since the last log line, plus the run's NaN-guard
+// counters; read back (one device->host copy) only when the loop logs, shows progress or saves.
+class DeviceTally {
+ public:
+  explicit DeviceTally(const torch::Device& device)
+      : window_(torch::zeros({kWindowFields}, torch::TensorOptions().dtype(torch::kFloat64).device(device))),
+        guard_(torch::zeros({kGuardFields}, window_.options())) {}
+
+  void add(const StepResult& r) {  // device ops only
+    torch::NoGradGuard no_grad;
+    const auto finite = torch::isfinite(r.loss);
+    const auto zero = torch::zeros_like(r.loss);
+    window_.add_(torch::stack({torch::where(finite, r.loss, zero), torch::where(finite, r.mlm_loss, zero),
+                               torch::where(finite, r.nsp_loss, zero), finite.to(torch::kFloat32),
+                               torch::where(torch::isfinite(r.grad_norm), r.grad_norm, zero),
+                               r.correct.to(torch::kFloat32)})
+                     .to(torch::kFloat64));
+    // [nonfinite total, skipped total, current streak of nonfinite steps, longest streak]
+    const auto bad = r.nonfinite.to(torch::kFloat64);
+    auto streak = (guard_[2] + bad) * bad;
+    guard_.copy_(torch::stack({guard_[0] + bad, guard_[1] + r.skipped.to(torch::kFloat64), streak,
+                               torch::maximum(guard_[3], streak)}));
+  }
+  struct Read {
+    double loss = 0, mlm_loss = 0, nsp_loss = 0, loss_steps = 0, grad_norm = 0, correct = 0;
+    double nonfinite = 0, skipped = 0, streak = 0, longest_streak = 0;
+  };
+  Read read() const {  // the one synchronising call
+    const auto host = torch::cat({window_, guard_}).cpu();
+    const double* v = host.data_ptr<double>();
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
+  }
+  void reset_window() { window_.zero_(); }
+
+ private:
+  static constexpr int64_t kWindowFields = 6, kGuardFields = 4;
+  torch::Tensor window_, guard_;  // [6] fp64, [4] fp64 on the device
+};
+
+// Host-side counts of the window (known without reading the device).
 struct Window {
-  double loss = 0, mlm_loss = 0, nsp_loss = 0, grad_norm = 0;
-  int64_t steps = 0, loss_steps = 0, correct = 0, predictions = 0, tokens = 0, sequences = 0;
+  int64_t steps = 0, predictions = 0, tokens = 0, sequences = 0;
   Clock::time_point start = Clock::now();
 };
 
@@ -157,6 +197,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   util::install_stop_handlers();
   if (cfg.runtime.threads > 0) torch::set_num_threads(cfg.runtime.threads);
   const torch::Device device = resolve_device(cfg.runtime.device);
+  if (device.is_cuda()) configure_cuda_math(cfg.runtime.tf32, cfg.runtime.attention_backend);
   if (cfg.training.precision == "fp16" && !device.is_cuda()) {
     throw util::usage_error(source + ": training.precision = \"fp16\" needs a CUDA device; use \"bf16\" on CPU");
   }
@@ -205,6 +246,11 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                  std::to_string(model_config.hidden_size) + ", " + std::to_string(model_config.num_heads) +
                  " heads, vocab " + std::to_string(model_config.vocab_size) + " = " +
                  fmt("%.2fM", num_params / 1e6) + " parameters on " + describe_device(device) + ", " + t.precision);
+  util::log_info(describe_attention(device, t.precision, t.batch_size, cfg.data.max_seq_len, model_config.num_heads,
+                                    model_config.hidden_size / model_config.num_heads, model_config.attention_dropout) +
+                 (device.is_cuda() ? "; runtime.attention_backend = " + cfg.runtime.attention_backend +
+                                         (cfg.runtime.tf32 ? ", TF32 on" : ", TF32 off")
+                                   : std::string()));
   const data::DatasetStats& ds = train_data->stats();
   util::log_info("data: " + std::to_string(ds.documents) + " documents, " + std::to_string(ds.tokens) + " tokens -> " +
                  std::to_string(ds.sequences) + " sequences of " + std::to_string(cfg.data.max_seq_len) +
@@ -266,105 +312,101 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   };
 
   // ---- the loop ----
+  // One step is train_step(): device work only. The host reads the device (one copy of the tally)
+  // when it logs or saves; on the CPU, where a read costs nothing, after every step (progress line,
+  // and the NaN guard stops at exactly max_bad_steps). On CUDA the guard acts at the next read.
   const auto run_start = Clock::now();
   const int64_t first_step = step;
+  const int64_t skipped_before = skipped_steps;  // from the checkpoint; the tally counts this invocation
+  const StepOptions step_options{t.precision, t.clip_grad_norm};
+  DeviceTally tally(device);
   Window window;
-  int bad_in_a_row = 0;
+  double reported_nonfinite = 0;
   TrainSummary summary;
   int64_t last_saved = resume_from ? step : -1;
   auto slice_done = [&] {
     return cfg.runtime.stop_after_steps > 0 && step - first_step >= cfg.runtime.stop_after_steps;
   };
+  // Reads the tally: updates skipped_steps, warns about skipped updates, stops a diverged run.
+  auto read_tally = [&] {
+    const DeviceTally::Read r = tally.read();
+    skipped_steps = skipped_before + static_cast<int64_t>(r.skipped);
+    if (r.nonfinite > reported_nonfinite) {
+      util::log_warn("step " + std::to_string(step) + ": non-finite loss or gradient; update skipped (" +
+                     fmt("%.0f", r.nonfinite - reported_nonfinite) + " since the last report, " +
+                     fmt("%.0f", r.streak) + " in a row now)");
+      reported_nonfinite = r.nonfinite;
+    }
+    if (r.longest_streak >= t.max_bad_steps) {
+      throw util::runtime_error("training diverged: " + fmt("%.0f", r.longest_streak) +
+                                " steps in a row had a non-finite loss or gradient (seen at step " +
+                                std::to_string(step) + "); lower training.lr, raise warmup_steps or use fp32. "
+                                "The last good checkpoint is " + (last_checkpoint.empty() ? std::string("none") : last_checkpoint.string()));
+    }
+    return r;
+  };
+  // Progress line, and with `log_now` a metrics row and a log line, from one read of the tally.
+  auto report = [&](bool log_now, double lr) {
+    const DeviceTally::Read r = read_tally();
+    const double window_s = std::chrono::duration<double>(Clock::now() - window.start).count();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
+    const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.max_steps - step);
+    const double mean_loss = r.loss / std::max(1.0, r.loss_steps);
+    const double acc = window.predictions ? r.correct / static_cast<double>(window.predictions) : 0.0;
+    const double tok_s = static_cast<double>(window.tokens) / std::max(window_s, 1e-9);
+    progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
+                    fmt("%.4f", mean_loss) + "  acc " + fmt("%.3f", acc) + "  lr " + fmt("%.2e", lr) + "  |g| " +
+                    fmt("%.2f", r.grad_norm / static_cast<double>(window.steps)) + "  " + fmt("%.0f tok/s", tok_s) +
+                    "  ETA " + util::format_duration(eta));
+    if (log_now) {
+      nlohmann::json j = {{"type", "train"}, {"step", step}, {"loss", mean_loss},
+                          {"mlm_loss", r.mlm_loss / std::max(1.0, r.loss_steps)}, {"mlm_accuracy", acc}, {"lr", lr},
+                          {"grad_norm", r.grad_norm / static_cast<double>(window.steps)},
+                          {"tokens_per_s", tok_s},
+                          {"sequences_per_s", static_cast<double>(window.sequences) / std::max(window_s, 1e-9)},
+                          {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
+      if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = r.nsp_loss / std::max(1.0, r.loss_steps);
+      metrics.write(j);
+      if (!progress.active()) {
+        util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
+                       fmt("%.4f", mean_loss) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) + " " +
+                       fmt("%.0f tok/s", tok_s) + " ETA " + util::format_duration(eta));
+      }
+      summary.last_loss = mean_loss;
+      tally.reset_window();
+      window = Window();
+    }
+  };
+  std::vector<data::Batch> micro_batches(static_cast<size_t>(t.grad_accum_steps));
   while (step < t.max_steps && util::stop_signal() == 0 && !slice_done()) {
     const double lr = lr_at(step, t);
-    torch::manual_seed(util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));  // dropout stream
-    optimizer.zero_grad();
-
-    double loss = 0, mlm_loss = 0, nsp_loss = 0;
-    for (int micro = 0; micro < t.grad_accum_steps; ++micro) {
+    for (auto& batch : micro_batches) {  // host work: the loader's next batches, copied (non-blocking)
       data::HostBatch host = loader.next();
-      data::Batch batch = data::to_device(host, device);  // [B, T] each
-      model::PretrainingOutput out;
-      {
-        AutocastScope autocast(device, t.precision);
-        out = model->forward(batch.input_ids, batch.token_type_ids, batch.attention_mask, batch.mlm_labels,
-                             batch.nsp_labels);
-      }
-      scaler.apply(out.loss / t.grad_accum_steps).backward();
-      loss += out.loss.item<double>() / t.grad_accum_steps;
-      mlm_loss += out.mlm_loss.item<double>() / t.grad_accum_steps;
-      if (out.nsp_loss.defined()) nsp_loss += out.nsp_loss.item<double>() / t.grad_accum_steps;
-      window.correct += out.mlm_logits.argmax(-1).eq(out.mlm_targets).sum().item<int64_t>();
-      window.predictions += out.mlm_targets.numel();
+      batch = data::to_device(host, device);
+      window.predictions += host.num_predictions;
       window.tokens += host.num_real_tokens;
       window.sequences += host.batch_size;
       tokens_seen += host.num_real_tokens;
     }
-
-    scaler.unscale(optimizer.parameters());
-    const double grad_norm = global_grad_norm(optimizer.parameters());
-    if (!std::isfinite(loss) || (!std::isfinite(grad_norm) && !scaler.enabled())) {
-      ++skipped_steps;  // NaN/Inf guard: no update from this step
-      if (++bad_in_a_row >= t.max_bad_steps) {
-        throw util::runtime_error("training diverged: " + std::to_string(bad_in_a_row) +
-                                  " steps in a row had a non-finite loss or gradient (last at step " +
-                                  std::to_string(step) + "); lower training.lr, raise warmup_steps or use fp32. "
-                                  "The last good checkpoint is " + (last_checkpoint.empty() ? std::string("none") : last_checkpoint.string()));
-      }
-      util::log_warn("step " + std::to_string(step) + ": non-finite loss or gradient; update skipped (" +
-                     std::to_string(bad_in_a_row) + " in a row)");
-    } else {
-      std::optional<torch::Tensor> clip;  // clipping happens inside the fused update
-      if (const auto d = clip_divisor(grad_norm, t.clip_grad_norm)) {
-        clip = torch::full({}, *d, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-      }
-      optimizer.step(lr, clip, scaler.enabled() ? std::optional<torch::Tensor>(scaler.found_inf()) : std::nullopt);
-      if (scaler.overflowed()) ++skipped_steps;
-      bad_in_a_row = 0;
+    torch::manual_seed(util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));  // dropout stream
+    {
+      SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
+      tally.add(train_step(model, optimizer, scaler, micro_batches, lr, step_options));
     }
-    scaler.update();
     ++step;
-
-    if (std::isfinite(loss)) {  // a skipped NaN step must not poison the window's mean
-      window.loss += loss;
-      window.mlm_loss += mlm_loss;
-      window.nsp_loss += nsp_loss;
-      window.loss_steps += 1;
-    }
-    window.grad_norm += std::isfinite(grad_norm) ? grad_norm : 0.0;
     window.steps += 1;
-    const double window_s = std::chrono::duration<double>(Clock::now() - window.start).count();
-    const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-    const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.max_steps - step);
-    const double acc = window.predictions ? static_cast<double>(window.correct) / window.predictions : 0.0;
-    progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
-                    fmt("%.4f", window.loss / std::max<int64_t>(1, window.loss_steps)) + "  acc " + fmt("%.3f", acc) + "  lr " +
-                    fmt("%.2e", lr) + "  |g| " + fmt("%.2f", window.grad_norm / window.steps) + "  " +
-                    fmt("%.0f tok/s", window.tokens / std::max(window_s, 1e-9)) + "  ETA " + util::format_duration(eta));
-    if (step % cfg.runtime.log_every == 0 || step == t.max_steps) {
-      nlohmann::json j = {{"type", "train"}, {"step", step}, {"loss", window.loss / std::max<int64_t>(1, window.loss_steps)},
-                          {"mlm_loss", window.mlm_loss / std::max<int64_t>(1, window.loss_steps)}, {"mlm_accuracy", acc}, {"lr", lr},
-                          {"grad_norm", window.grad_norm / window.steps},
-                          {"tokens_per_s", window.tokens / std::max(window_s, 1e-9)},
-                          {"sequences_per_s", window.sequences / std::max(window_s, 1e-9)},
-                          {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
-      if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = window.nsp_loss / std::max<int64_t>(1, window.loss_steps);
-      metrics.write(j);
-      if (!progress.active()) {
-        util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
-                       fmt("%.4f", window.loss / std::max<int64_t>(1, window.loss_steps)) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) +
-                       " " + fmt("%.0f tok/s", window.tokens / std::max(window_s, 1e-9)) + " ETA " +
-                       util::format_duration(eta));
-      }
-      summary.last_loss = window.loss / std::max<int64_t>(1, window.loss_steps);
-      window = Window();
-    }
+
+    const bool log_now = step % cfg.runtime.log_every == 0 || step == t.max_steps;
+    const bool save_now = step % cfg.checkpoint.every == 0 || step == t.max_steps;
+    if (log_now || save_now || device.is_cpu()) report(log_now, lr);
     if (cfg.runtime.eval_every > 0 && step % cfg.runtime.eval_every == 0) validate_now(step);
-    if (step % cfg.checkpoint.every == 0 || step == t.max_steps) {
+    if (save_now) {
       save(step);
       last_saved = step;
     }
   }
+  if (step > first_step) read_tally();  // skipped_steps and the guard for a save at a stop signal
+
 
   // ---- the end: a stop signal saves first; a finished run validates once more ----
   summary.stop_signal = util::stop_signal();

@@ -6,6 +6,7 @@
 
 #include "data/batch.h"
 #include "train/device.h"
+#include "train/train_step.h"
 
 namespace bert::train {
 
@@ -23,8 +24,8 @@ MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& nex
   const bool was_training = model->is_training();
   model->eval();
   torch::InferenceMode inference;
-  double loss_sum = 0;
-  int64_t top1 = 0, top5 = 0, nsp_correct = 0, nsp_total = 0;
+  // Sums stay on the device: [loss, top1, top5, nsp correct, nsp total], read once at the end.
+  torch::Tensor sums = torch::zeros({5}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   MlmMetrics m;
   data::HostBatch host;
   for (int64_t i = 0; (max_batches <= 0 || i < max_batches) && next(host); ++i) {
@@ -32,29 +33,31 @@ MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& nex
     model::PretrainingOutput out;
     {
       AutocastScope autocast(device, precision);
-      out = model->forward(b.input_ids, b.token_type_ids, b.attention_mask, b.mlm_labels, b.nsp_labels);
+      out = model->forward(model_inputs(b));
     }
-    const int64_t n = out.mlm_targets.numel();
+    const int64_t n = b.num_predictions;
     if (n > 0) {
       torch::Tensor logits = out.mlm_logits.to(torch::kFloat32);  // [N, V]
-      loss_sum += torch::nn::functional::cross_entropy(
-                      logits, out.mlm_targets,
-                      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                      .item<double>();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(
+          logits, out.mlm_targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
       torch::Tensor best = std::get<1>(logits.topk(std::min<int64_t>(5, logits.size(1)), -1));  // [N, 5]
       torch::Tensor hit = best.eq(out.mlm_targets.unsqueeze(1));                               // [N, 5]
-      top1 += hit.select(1, 0).sum().item<int64_t>();
-      top5 += hit.any(1).sum().item<int64_t>();
+      sums.slice(0, 0, 3).add_(torch::stack({loss.to(torch::kFloat64), hit.select(1, 0).sum().to(torch::kFloat64),
+                                             hit.any(1).sum().to(torch::kFloat64)}));
     }
-    if (out.nsp_logits.defined() && b.nsp_labels.defined()) {
+    if (out.nsp_logits.defined()) {
       torch::Tensor valid = b.nsp_labels.ne(-100);  // [B]
-      nsp_total += valid.sum().item<int64_t>();
-      nsp_correct += (out.nsp_logits.argmax(-1).eq(b.nsp_labels) & valid).sum().item<int64_t>();
+      sums.slice(0, 3, 5).add_(torch::stack({(out.nsp_logits.argmax(-1).eq(b.nsp_labels) & valid).sum(),
+                                             valid.sum()}).to(torch::kFloat64));
     }
     m.predictions += n;
     m.sequences += host.batch_size;
     m.tokens += host.num_real_tokens;
   }
+  const auto totals = sums.cpu();
+  const double* v = totals.data_ptr<double>();
+  const double loss_sum = v[0];
+  const double top1 = v[1], top5 = v[2], nsp_correct = v[3], nsp_total = v[4];
   if (was_training) model->train();
   if (m.predictions > 0) {
     m.loss = loss_sum / static_cast<double>(m.predictions);

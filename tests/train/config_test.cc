@@ -37,6 +37,23 @@ TEST(Config, DefaultsFillEverySection) {
   EXPECT_EQ(to_json(again), to_json(c));
 }
 
+TEST(Config, CudaRuntimeKeys) {
+  RunConfig c = parse_run_config(minimal(), "run.json");
+  EXPECT_EQ(c.runtime.attention_backend, "auto");
+  EXPECT_TRUE(c.runtime.tf32);
+  EXPECT_EQ(c.runtime.cuda_sync_debug, "off");
+  nlohmann::json j = minimal();
+  j["runtime"] = {{"attention_backend", "efficient"}, {"tf32", false}, {"cuda_sync_debug", "error"}};
+  c = parse_run_config(j, "run.json");
+  EXPECT_EQ(c.runtime.attention_backend, "efficient");
+  EXPECT_FALSE(c.runtime.tf32);
+  EXPECT_EQ(c.runtime.cuda_sync_debug, "error");
+  j["runtime"] = {{"attention_backend", "fastest"}};
+  EXPECT_NE(error_of(j).find("runtime.attention_backend"), std::string::npos) << error_of(j);
+  j["runtime"] = {{"cuda_sync_debug", "loud"}};
+  EXPECT_NE(error_of(j).find("runtime.cuda_sync_debug"), std::string::npos) << error_of(j);
+}
+
 TEST(Config, UnknownKeySuggestsTheClosest) {
   auto j = minimal();
   j["training"]["learning_rat"] = 1;

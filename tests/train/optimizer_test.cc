@@ -79,12 +79,13 @@ TEST(AdamW, ClippingFoldedIntoTheStepEqualsClipGradNorm) {
   for (int step = 0; step < 4; ++step) {
     const torch::Tensor x = torch::randn({8, 4}) * 10;  // large gradients: clipping is active
     for (auto* m : {&ours, &ref}) (*m)->forward(x).pow(2).sum().backward();
-    const double norm = global_grad_norm(a.parameters());
+    const torch::Tensor norm = global_grad_norm(a.parameters());
     const double torch_norm = torch::nn::utils::clip_grad_norm_(b.parameters(), 0.5);  // clips b's grads
-    EXPECT_NEAR(norm, torch_norm, 1e-5 * torch_norm);
-    const auto d = clip_divisor(norm, 0.5);
-    ASSERT_TRUE(d.has_value());
-    a.step(1e-2, torch::full({}, *d));
+    EXPECT_NEAR(norm.item<double>(), torch_norm, 1e-5 * torch_norm);
+    const torch::Tensor d = clip_divisor(norm, 0.5);
+    ASSERT_TRUE(d.defined());
+    EXPECT_GT(d.item<float>(), 1.0f);
+    a.step(1e-2, d);
     b.step(1e-2);
     a.zero_grad();
     b.zero_grad();
@@ -92,10 +93,40 @@ TEST(AdamW, ClippingFoldedIntoTheStepEqualsClipGradNorm) {
   for (size_t i = 0; i < ours->parameters().size(); ++i) {
     EXPECT_TRUE(torch::allclose(ours->parameters()[i], ref->parameters()[i], 1e-5, 1e-7)) << i;
   }
-  EXPECT_FALSE(clip_divisor(0.4, 0.5).has_value());  // below the limit: no scaling
-  EXPECT_FALSE(clip_divisor(5.0, 0.0).has_value());  // clipping off
-  EXPECT_FALSE(clip_divisor(std::nan(""), 1.0).has_value());
-  EXPECT_FALSE(clip_divisor(INFINITY, 1.0).has_value());
+  const auto scalar = [](double v) { return torch::full({}, v, torch::kFloat32); };
+  EXPECT_EQ(clip_divisor(scalar(0.4), 0.5).item<float>(), 1.0f);  // below the limit: an exact no-op divisor
+  EXPECT_FLOAT_EQ(clip_divisor(scalar(2.0), 0.5).item<float>(), static_cast<float>((2.0 + 1e-6) / 0.5));
+  EXPECT_FALSE(clip_divisor(scalar(5.0), 0.0).defined());  // clipping off
+  EXPECT_EQ(clip_divisor(scalar(std::nan("")), 1.0).item<float>(), 1.0f);
+  EXPECT_EQ(clip_divisor(scalar(INFINITY), 1.0).item<float>(), 1.0f);
+}
+
+TEST(AdamW, FoundInfSkipsTheUpdateAndTheStepCount) {
+  torch::manual_seed(2);
+  Tiny ours, ref;
+  copy_parameters(ours, ref);
+  TrainingOptions t;
+  AdamW a(*ours, t), b(*ref, t);
+  const auto skip = torch::ones({}, torch::kFloat32), go = torch::zeros({}, torch::kFloat32);
+  for (int step = 0; step < 3; ++step) {
+    const torch::Tensor x = torch::randn({8, 4});
+    for (auto* m : {&ours, &ref}) (*m)->forward(x).pow(2).sum().backward();
+    a.step(1e-2, std::nullopt, go);
+    b.step(1e-2);
+    if (step == 1) {  // a skipped step in between changes nothing, the step count included
+      const auto params = ours->parameters()[0].clone();
+      const auto state = a.state();
+      a.step(1e-2, std::nullopt, skip);
+      EXPECT_TRUE(torch::equal(params, ours->parameters()[0]));
+      for (const auto& [key, value] : a.state()) EXPECT_TRUE(torch::equal(value, state.at(key))) << key;
+    }
+    a.zero_grad();
+    b.zero_grad();
+  }
+  for (size_t i = 0; i < ours->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(ours->parameters()[i], ref->parameters()[i])) << i;
+  }
+  EXPECT_FLOAT_EQ(a.state().at("dense.weight.step").item<float>(), 3.0f);
 }
 
 }  // namespace

@@ -1,0 +1,65 @@
+// The sync-free training step.
+#include "train/train_step.h"
+
+#include "train/device.h"
+#include "util/error.h"
+
+namespace bert::train {
+
+model::PretrainingInputs model_inputs(const data::Batch& b) {
+  model::PretrainingInputs in;
+  in.input_ids = b.input_ids;
+  in.token_type_ids = b.token_type_ids;
+  in.attention_mask = b.attention_mask;
+  in.mlm_labels = b.mlm_labels;
+  in.nsp_labels = b.nsp_labels;
+  in.mlm_positions = b.mlm_positions;
+  in.has_padding = b.has_padding;
+  in.has_nsp = b.has_nsp;
+  return in;
+}
+
+StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossScaler& scaler,
+                      const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& o) {
+  if (micro_batches.empty()) throw util::runtime_error("train_step: no micro-batch given");
+  const torch::Device device = micro_batches.front().input_ids.device();
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  StepResult r;
+  r.loss = torch::zeros({}, f32);
+  r.mlm_loss = torch::zeros({}, f32);
+  r.nsp_loss = torch::zeros({}, f32);
+  r.correct = torch::zeros({}, f32.dtype(torch::kInt64));
+  const double inv_micro = 1.0 / static_cast<double>(micro_batches.size());
+
+  optimizer.zero_grad();
+  for (const data::Batch& batch : micro_batches) {
+    model::PretrainingOutput out;
+    {
+      AutocastScope autocast(device, o.precision);
+      out = model->forward(model_inputs(batch));
+    }
+    scaler.apply(out.loss * inv_micro).backward();
+    torch::NoGradGuard no_grad;
+    r.loss.add_(out.loss.detach().to(torch::kFloat32), inv_micro);
+    r.mlm_loss.add_(out.mlm_loss.detach().to(torch::kFloat32), inv_micro);
+    if (out.nsp_loss.defined()) r.nsp_loss.add_(out.nsp_loss.detach().to(torch::kFloat32), inv_micro);
+    r.correct.add_(out.mlm_logits.detach().argmax(-1).eq(out.mlm_targets).sum());
+  }
+
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> params = optimizer.parameters();
+  scaler.unscale(params);
+  r.grad_norm = global_grad_norm(params).to(device);
+  // The NaN/Inf guard: a non-finite loss, or (outside fp16, where the scaler handles overflows by
+  // design) a non-finite gradient norm, skips the update on the device.
+  r.nonfinite = torch::isfinite(r.loss).logical_not();
+  if (!scaler.enabled()) r.nonfinite = r.nonfinite | torch::isfinite(r.grad_norm).logical_not();
+  r.nonfinite = r.nonfinite.to(torch::kFloat32);
+  r.skipped = scaler.enabled() ? torch::maximum(r.nonfinite, scaler.found_inf()) : r.nonfinite;
+  const torch::Tensor divisor = clip_divisor(r.grad_norm, o.clip_grad_norm);
+  optimizer.step(lr, divisor.defined() ? std::optional<torch::Tensor>(divisor) : std::nullopt, r.skipped);
+  scaler.update();
+  return r;
+}
+
+}  // namespace bert::train

@@ -1,0 +1,45 @@
+// One optimizer step on the device -- forward and backward over the micro-batches, the gradient
+// norm, clipping, the NaN/Inf guard and AdamW -- with no host-device synchronisation: what it
+// reports stays in device tensors until the caller reads them (when it logs or saves).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "model/bert_model.h"
+#include "train/loss_scaler.h"
+#include "train/optimizer.h"
+
+namespace bert::train {
+
+// What one step measured, each a [] tensor on the model's device.
+struct StepResult {
+  torch::Tensor loss;       // fp32: mean of the micro-batches' losses (MLM + NSP)
+  torch::Tensor mlm_loss;   // fp32
+  torch::Tensor nsp_loss;   // fp32: 0 without NSP labels
+  torch::Tensor correct;    // int64: top-1 hits over the predicted tokens of all micro-batches
+  torch::Tensor grad_norm;  // fp32: global L2 norm of the (unscaled) gradients, before clipping
+  torch::Tensor nonfinite;  // fp32 0/1: the loss or (outside fp16) the gradient norm was NaN/Inf
+  torch::Tensor skipped;    // fp32 0/1: no update was made (nonfinite, or an fp16 overflow)
+};
+
+struct StepOptions {
+  std::string precision = "bf16";  // autocast: "fp32" | "bf16" | "fp16" (with `scaler` enabled)
+  double clip_grad_norm = 1.0;     // 0 = no clipping
+};
+
+// The model's inputs for a device batch, with the host-side facts that make its forward sync-free.
+model::PretrainingInputs model_inputs(const data::Batch& batch);
+
+// Runs one step over `micro_batches` (each already on the model's device): zero the gradients,
+// forward + backward each (loss divided by their count, scaled by `scaler` in fp16), unscale, the
+// global gradient norm, clip factor and found-inf flag on the device, then AdamW at `lr`, which
+// skips the update on the device when the flag is set; finally the scaler's update. Dropout draws
+// from torch's default generator (the caller seeds it). Reads nothing back to the host.
+StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossScaler& scaler,
+                      const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& options);
+
+}  // namespace bert::train
