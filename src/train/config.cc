@@ -144,7 +144,7 @@ void parse_training(const nlohmann::json& j, const std::string& src, TrainingOpt
   }
   check_range(s, "adam_eps", t.adam_eps, 0.0, 1.0, "must be in [0, 1]");
   check_range(s, "clip_grad_norm", t.clip_grad_norm, 0.0, 1e6, "must be >= 0 (0 = off)");
-  check_choice(s, "precision", t.precision, {"fp32", "bf16", "fp16"});
+  check_choice(s, "precision", t.precision, {"auto", "fp32", "bf16", "fp16"});
   check_range(s, "max_bad_steps", t.max_bad_steps, 1, 1 << 20, "must be positive");
 }
 
@@ -292,7 +292,7 @@ void validate(const RunConfig& c, const std::string& source) {
   check_file(c.data.vocab_dir, "data.vocab_dir", true);
   if (!c.training.init_from.empty()) check_file(c.training.init_from, "training.init_from", true);
   if (c.training.precision == "fp16" && c.runtime.device == "cpu") {
-    throw util::usage_error(source + ": training.precision = \"fp16\" needs a CUDA device; on CPU use \"bf16\"");
+    throw util::usage_error(source + ": training.precision = \"fp16\" needs a CUDA device; on CPU use \"auto\", \"fp32\" or \"bf16\"");
   }
 }
 

@@ -26,7 +26,8 @@ struct TrainingOptions {
   std::vector<double> adam_betas = {0.9, 0.98};
   double adam_eps = 1e-6;
   double clip_grad_norm = 1.0;         // global L2 norm; 0 = no clipping
-  std::string precision = "bf16";      // "fp32" | "bf16" (autocast, CPU and CUDA) | "fp16" (CUDA)
+  std::string precision = "auto";      // "auto" (bf16 on CUDA and on CPUs with native bf16, else fp32) |
+                                       // "fp32" | "bf16" (autocast, CPU and CUDA) | "fp16" (CUDA)
   uint64_t seed = 42;                  // init, shuffling, masking and dropout streams derive from it
   int max_bad_steps = 5;               // consecutive NaN/Inf steps tolerated before stopping
   std::string init_from;               // a Hugging Face BERT dir (config.json + model.safetensors) to start from

@@ -3,6 +3,7 @@
 
 #include "model/attention.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace bert::train {
 
@@ -29,6 +30,26 @@ torch::Device resolve_device(const std::string& name) {
 std::string describe_device(const torch::Device& device) {
   if (device.is_cpu()) return "cpu (" + std::to_string(at::get_num_threads()) + " threads)";
   return device.str();
+}
+
+bool cpu_has_native_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;  // (aarch64 bf16 detection is not wired up: fp32 is the safe choice)
+#endif
+}
+
+std::string resolve_precision(const std::string& requested, const torch::Device& device, const std::string& key) {
+  if (requested == "fp16" && !device.is_cuda()) {
+    throw util::usage_error(key + " = \"fp16\" needs a CUDA device; on CPU use \"auto\", \"fp32\" or \"bf16\"");
+  }
+  if (requested == "auto") return device.is_cuda() || cpu_has_native_bf16() ? "bf16" : "fp32";
+  if (requested == "bf16" && device.is_cpu() && !cpu_has_native_bf16()) {
+    util::log_warn(key + " = \"bf16\" on a CPU without native bf16 (AVX512-BF16 or AMX): its matmuls run about "
+                   "100x slower than fp32 here; use \"auto\" or \"fp32\"");
+  }
+  return requested;
 }
 
 void configure_cuda_math(bool tf32, const std::string& attention_backend) {

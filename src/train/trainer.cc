@@ -198,9 +198,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   if (cfg.runtime.threads > 0) torch::set_num_threads(cfg.runtime.threads);
   const torch::Device device = resolve_device(cfg.runtime.device);
   if (device.is_cuda()) configure_cuda_math(cfg.runtime.tf32, cfg.runtime.attention_backend);
-  if (cfg.training.precision == "fp16" && !device.is_cuda()) {
-    throw util::usage_error(source + ": training.precision = \"fp16\" needs a CUDA device; use \"bf16\" on CPU");
-  }
+  cfg.training.precision = resolve_precision(cfg.training.precision, device, source + ": training.precision");
   const fs::path run_dir = cfg.checkpoint.dir;
   prepare_run_dir(run_dir);
   util::add_log_file(run_dir / "train.log");

@@ -29,7 +29,7 @@ TEST(Config, DefaultsFillEverySection) {
   EXPECT_EQ(c.model.hidden_size, 256);
   EXPECT_EQ(c.data.max_seq_len, 128);
   EXPECT_DOUBLE_EQ(c.masking.mask_prob, 0.15);
-  EXPECT_EQ(c.training.precision, "bf16");
+  EXPECT_EQ(c.training.precision, "auto");
   EXPECT_EQ(c.checkpoint.resume, "auto");
   EXPECT_EQ(c.data.cache_dir, std::filesystem::path("runs/run/cache"));
   // The resolved JSON parses back to the same config.

@@ -212,5 +212,23 @@ TEST(TrainStep, AttentionKernelNamesOnTheCpu) {
   EXPECT_NO_THROW(configure_cuda_math(true, "auto"));
 }
 
+TEST(Precision, AutoIsBf16OnlyWhereTheCpuHasIt) {
+  const std::string cpu_auto = resolve_precision("auto", torch::kCPU, "run.json: training.precision");
+  EXPECT_EQ(cpu_auto, cpu_has_native_bf16() ? "bf16" : "fp32");
+#if defined(__x86_64__)
+  EXPECT_EQ(cpu_has_native_bf16(), __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16"));
+#endif
+  EXPECT_EQ(resolve_precision("auto", torch::Device(torch::kCUDA, 0), "k"), "bf16");
+  EXPECT_EQ(resolve_precision("bf16", torch::kCPU, "k"), "bf16");  // asked for: kept (with a warning here)
+  EXPECT_EQ(resolve_precision("fp32", torch::kCPU, "k"), "fp32");
+  try {
+    resolve_precision("fp16", torch::kCPU, "run.json: training.precision");
+    ADD_FAILURE() << "fp16 on the CPU was accepted";
+  } catch (const util::Error& e) {
+    EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);
+    EXPECT_NE(std::string(e.what()).find("run.json: training.precision"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bert::train
