@@ -45,6 +45,24 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// The bytes of a file that must exist and be non-empty (a missing one fails the test, so two missing
+// files never compare equal as "").
+std::string slurp_existing(const fs::path& p) {
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec) || fs::file_size(p, ec) == 0) {
+    ADD_FAILURE() << p << " does not exist or is empty";
+    return "<missing " + p.string() + ">";
+  }
+  return slurp(p);
+}
+
+// trainer_state.json without its run_config (which names the run dir and the --stop-after slice).
+nlohmann::json trainer_state_of(const fs::path& checkpoint) {
+  nlohmann::json j = nlohmann::json::parse(slurp_existing(checkpoint / "trainer_state.json"), nullptr, false);
+  if (j.is_object()) j.erase("run_config");
+  return j;
+}
+
 class TrainCli : public ::testing::Test {
  protected:
   static fs::path root_;
@@ -131,10 +149,14 @@ TEST_F(TrainCli, ResumedRunIsBitIdenticalToUninterrupted) {
     EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
     Result third = run(train(config("sliced-" + p, patch)));
     ASSERT_EQ(third.code, 0) << third.output;
-    EXPECT_EQ(slurp(root_ / ("whole-" + p) / "step-0000006/model.safetensors"),
-              slurp(root_ / ("sliced-" + p) / "step-0000006/model.safetensors")) << precision;
-    EXPECT_EQ(slurp(root_ / ("whole-" + p) / "step-0000006/optimizer.safetensors"),
-              slurp(root_ / ("sliced-" + p) / "step-0000006/optimizer.safetensors")) << precision;
+    const fs::path whole = root_ / ("whole-" + p) / "step-0000006", sliced = root_ / ("sliced-" + p) / "step-0000006";
+    EXPECT_EQ(slurp(root_ / ("whole-" + p) / "latest"), "step-0000006\n");
+    EXPECT_EQ(slurp(root_ / ("sliced-" + p) / "latest"), "step-0000006\n");
+    EXPECT_EQ(slurp_existing(whole / "model.safetensors"), slurp_existing(sliced / "model.safetensors")) << precision;
+    EXPECT_EQ(slurp_existing(whole / "optimizer.safetensors"), slurp_existing(sliced / "optimizer.safetensors"))
+        << precision;
+    EXPECT_EQ(trainer_state_of(whole), trainer_state_of(sliced)) << precision;
+    EXPECT_EQ(trainer_state_of(whole)["loader"]["batch"], 6) << trainer_state_of(whole).dump();
   }
 }
 

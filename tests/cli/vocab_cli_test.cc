@@ -89,9 +89,27 @@ TEST_F(VocabCli, StatsReportsFertilityUnkAndContinuations) {
   const std::string v = build_small();
   const Result r = run("stats --vocab " + v + " --input " + kText);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find("tokens/word"), std::string::npos);
-  EXPECT_NE(r.out.find("[UNK]"), std::string::npos);
-  EXPECT_NE(r.out.find("## pieces"), std::string::npos);
+  // "stats: 2500 lines, 44699 words, 1.5690 tokens/word, [UNK] 32.3181%, ## pieces 36.27%, ..."
+  long lines = 0, words = 0;
+  double per_word = 0, unk_pct = 0, cont_pct = 0;
+  const auto at = r.out.find("stats: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at, "stats: %ld lines, %ld words, %lf tokens/word, [UNK] %lf%%, ## pieces %lf%%",
+                        &lines, &words, &per_word, &unk_pct, &cont_pct), 5) << r.out;
+  // The same figures counted independently from `bert-vocab encode` of the same text.
+  const Result enc = run("encode --vocab " + v, read_file(kText));
+  ASSERT_EQ(enc.code, 0) << enc.err;
+  std::istringstream tokens(enc.out);
+  long total = 0, unk = 0, cont = 0;
+  for (std::string t; tokens >> t; ++total) {
+    unk += t == "[UNK]";
+    cont += t.rfind("##", 0) == 0;
+  }
+  EXPECT_EQ(lines, 2500);
+  ASSERT_GT(words, 0);
+  EXPECT_NEAR(per_word, static_cast<double>(total) / words, 5e-5) << total << " tokens";
+  EXPECT_NEAR(unk_pct, 100.0 * unk / total, 5e-5);
+  EXPECT_NEAR(cont_pct, 100.0 * cont / total, 5e-3);
 }
 
 TEST_F(VocabCli, HelpVersionAndUsageErrors) {

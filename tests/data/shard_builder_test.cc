@@ -329,6 +329,12 @@ TEST(DataPrepareDataset, PackingEfficiencyOnTheRealCorpus) {
   o.packing = "nsp-pairs";
   auto nsp = prepare_dataset({corpus}, vocab, o, 1);
   EXPECT_EQ(nsp->stats().files_reused, 1u);
+  // Not crossing documents leaves the end of every document's last sequence empty; NSP pairs stop
+  // at a sampled target length (short_seq_prob) and at sentence boundaries, so they pack less still.
+  EXPECT_LT(per_doc->stats().packing_efficiency, full->stats().packing_efficiency);
+  EXPECT_GT(per_doc->stats().packing_efficiency, 0.5);
+  EXPECT_LT(nsp->stats().packing_efficiency, full->stats().packing_efficiency);
+  EXPECT_GT(nsp->stats().packing_efficiency, 0.5);
   std::cout << "packing at 128: full-sentences " << full->stats().packing_efficiency
             << ", without crossing documents " << per_doc->stats().packing_efficiency << ", nsp-pairs "
             << nsp->stats().packing_efficiency << " (" << nsp->stats().one_sentence_docs

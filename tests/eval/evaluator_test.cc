@@ -143,7 +143,18 @@ TEST_F(EvaluatorTest, NspAccuracyOnlyWithNspPairs) {
     EXPECT_GE(f.metrics.nsp_accuracy, 0.0);
     EXPECT_LE(f.metrics.nsp_accuracy, 1.0);
   }
-  EXPECT_GE(r.overall.metrics.nsp_accuracy, 0.0);
+  // A head that always says "IsNext" scores the share of IsNext pairs, one that always says
+  // "NotNext" the rest: the two accuracies add up to 1, and the pairs are about 50/50.
+  auto params = model_.model->named_parameters();
+  double always[2];
+  for (int cls : {0, 1}) {
+    torch::NoGradGuard g;
+    params["cls.seq_relationship.weight"].zero_();
+    params["cls.seq_relationship.bias"].copy_(torch::tensor({cls == 0 ? 50.0f : -50.0f, cls == 0 ? -50.0f : 50.0f}));
+    always[cls] = evaluate(model_, options_, torch::kCPU).overall.metrics.nsp_accuracy;
+  }
+  EXPECT_NEAR(always[0] + always[1], 1.0, 1e-12);
+  EXPECT_NEAR(always[0], 0.5, 0.15);
   EXPECT_TRUE(r.to_json()["overall"].contains("nsp_accuracy"));
   model_.has_nsp_head = false;
   EXPECT_THROW(evaluate(model_, options_, torch::kCPU), util::Error);

@@ -62,9 +62,24 @@ TEST(AdamW, MatchesReferenceWithDecayGroups) {
   EXPECT_EQ(state.size(), 12u);
   EXPECT_TRUE(state.count("dense.weight.exp_avg"));
   EXPECT_FLOAT_EQ(state.at("LayerNorm.bias.step").item<float>(), 5.0f);
-  AdamW restored(*ours, t);
+  // A twin model with a restored optimizer continues exactly as the original: step both once more.
+  Tiny twin;
+  copy_parameters(ours, twin);
+  AdamW restored(*twin, t);
   restored.load_state(state, "test");
   EXPECT_TRUE(torch::equal(restored.state().at("dense.weight.exp_avg_sq"), state.at("dense.weight.exp_avg_sq")));
+  {
+    torch::AutoGradMode enable(true);
+    const torch::Tensor x = torch::randn({8, 4});
+    ours->forward(x).pow(2).sum().backward();
+    twin->forward(x).pow(2).sum().backward();
+  }
+  opt.step(0.01);
+  restored.step(0.01);
+  for (size_t i = 0; i < ours->parameters().size(); ++i) {
+    EXPECT_TRUE(torch::equal(ours->parameters()[i], twin->parameters()[i])) << i;
+  }
+  for (const auto& [key, value] : opt.state()) EXPECT_TRUE(torch::equal(value, restored.state().at(key))) << key;
   state.erase("dense.bias.step");
   EXPECT_THROW(restored.load_state(state, "test"), util::Error);
 }
