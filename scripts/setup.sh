@@ -16,6 +16,7 @@ APT_PACKAGES=(
   pkg-config           # finds utf8proc for CMake
   python3-venv         # the project-local .venv (torch wheel = LibTorch, Python oracles)
   libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libutf8proc-dev zlib1g-dev  # libraries
+  libgloo-dev          # Gloo's headers for c10d's Gloo process group (data-parallel bert-train); torch's libraries are linked
   bible-kjv            # the `bible` program and (through bible-kjv-text) the KJV text: corpus
   r-cran-janeaustenr   # Jane Austen's novels, and `Rscript` (through r-base-core) to export them: corpus
   time                 # GNU /usr/bin/time: peak RSS in the benchmarks

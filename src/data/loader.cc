@@ -191,8 +191,17 @@ void Loader::restore(const nlohmann::json& c) {
     }
   };
   expect("seed", o.seed);
-  expect("batch_size", o.batch_size);
-  expect("world_size", o.world_size);
+  // (epoch, batch) count global batches and a row's mask depends only on its position in the epoch,
+  // so the stream continues exactly under another split of the same global batch (B x W).
+  if (!field("batch_size").is_number_integer() || !field("world_size").is_number_integer()) {
+    throw bad("\"batch_size\" and \"world_size\" must be integers");
+  }
+  const int64_t saved_global = field("batch_size").get<int64_t>() * field("world_size").get<int64_t>();
+  if (saved_global != int64_t{o.batch_size} * o.world_size) {
+    throw bad("it was saved with a global batch of " + field("batch_size").dump() + " x " + field("world_size").dump() +
+              " ranks, this run has " + std::to_string(o.batch_size) + " x " + std::to_string(o.world_size) +
+              "; resume with training.batch_size x world size = " + std::to_string(saved_global));
+  }
   expect("drop_last", o.drop_last);
   if (field("dataset") != hex64(maker_.dataset().fingerprint())) {
     throw bad("it belongs to another dataset (files, vocab or sequence options changed: " +

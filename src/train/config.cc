@@ -170,6 +170,8 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   r.attention_backend = s.get("attention_backend", r.attention_backend);
   r.tf32 = s.get("tf32", r.tf32);
   r.cuda_sync_debug = s.get("cuda_sync_debug", r.cuda_sync_debug);
+  r.backend = s.get("backend", r.backend);
+  r.dist_timeout_s = s.get("dist_timeout_s", r.dist_timeout_s);
   s.finish();
   bool device_ok = r.device == "auto" || r.device == "cpu" || r.device == "cuda" ||
                    (r.device.rfind("cuda:", 0) == 0 && r.device.size() > 5 &&
@@ -182,6 +184,8 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   check_range<int64_t>(s, "stop_after_steps", r.stop_after_steps, 0, int64_t{1} << 40, "must be >= 0");
   check_choice(s, "attention_backend", r.attention_backend, {"auto", "flash", "efficient", "cudnn", "math"});
   check_choice(s, "cuda_sync_debug", r.cuda_sync_debug, {"off", "warn", "error"});
+  check_choice(s, "backend", r.backend, {"auto", "gloo", "nccl"});
+  check_range(s, "dist_timeout_s", r.dist_timeout_s, 1, 86400, "must be in [1, 86400] seconds");
 }
 
 }  // namespace
@@ -273,7 +277,8 @@ nlohmann::json to_json(const RunConfig& c) {
                    {"eval_max_batches", c.runtime.eval_max_batches},
                    {"stop_after_steps", c.runtime.stop_after_steps},
                    {"attention_backend", c.runtime.attention_backend}, {"tf32", c.runtime.tf32},
-                   {"cuda_sync_debug", c.runtime.cuda_sync_debug}}},
+                   {"cuda_sync_debug", c.runtime.cuda_sync_debug}, {"backend", c.runtime.backend},
+                   {"dist_timeout_s", c.runtime.dist_timeout_s}}},
   };
 }
 

@@ -51,6 +51,8 @@ struct RuntimeOptions {
                                            // never cuDNN) | "flash" | "efficient" | "cudnn" | "math"
   bool tf32 = true;                        // CUDA: fp32 matmuls and convolutions on TF32 tensor cores
   std::string cuda_sync_debug = "off";     // CUDA: "off" | "warn" | "error" on a host-device sync inside a step
+  std::string backend = "auto";            // data-parallel process group: "auto" (nccl on CUDA, gloo on CPU) | "gloo" | "nccl"
+  int dist_timeout_s = 300;                // rendezvous and collective timeout, seconds
 };
 
 struct RunConfig {

@@ -26,9 +26,12 @@ struct StepResult {
   torch::Tensor skipped;    // fp32 0/1: no update was made (nonfinite, or an fp16 overflow)
 };
 
+class Distributed;
+
 struct StepOptions {
   std::string precision = "bf16";  // autocast: "fp32" | "bf16" | "fp16" (with `scaler` enabled)
   double clip_grad_norm = 1.0;     // 0 = no clipping
+  Distributed* dist = nullptr;     // data-parallel: gradients averaged and figures summed over the ranks
 };
 
 // The model's inputs for a device batch, with the host-side facts that make its forward sync-free.
@@ -38,8 +41,15 @@ model::PretrainingInputs model_inputs(const data::Batch& batch);
 // forward + backward each (loss divided by their count, scaled by `scaler` in fp16), unscale, the
 // global gradient norm, clip factor and found-inf flag on the device, then AdamW at `lr`, which
 // skips the update on the device when the flag is set; finally the scaler's update. Dropout draws
-// from torch's default generator (the caller seeds it). Reads nothing back to the host.
+// from torch's default generator (the caller seeds it). Reads nothing back to the host. With
+// `options.dist`, the gradients are averaged over the ranks after the last micro-batch's backward
+// (so gradient accumulation synchronises once) and loss/accuracy are the global figures, so every
+// rank takes the same NaN-guard decision; the collectives run on the host (Gloo).
+// `global_predictions`: the step's predicted tokens over all micro-batches and ranks (the trainer
+// sums the host counts); 0 = this process's own count. The MLM loss optimised and reported is the
+// mean over those tokens, whatever their split into micro-batches and ranks.
 StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossScaler& scaler,
-                      const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& options);
+                      const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& options,
+                      int64_t global_predictions = 0);
 
 }  // namespace bert::train

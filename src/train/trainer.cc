@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "data/batch.h"
 #include "data/dataset.h"
@@ -14,6 +15,7 @@
 #include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/device.h"
+#include "train/distributed.h"
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -195,14 +197,33 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   RunConfig cfg = config_in;
   validate(cfg, source);
   util::install_stop_handlers();
-  if (cfg.runtime.threads > 0) torch::set_num_threads(cfg.runtime.threads);
-  const torch::Device device = resolve_device(cfg.runtime.device);
+  // Data-parallel when launched by torchrun/srun: rank 0 writes, every rank trains on its slice.
+  const DistEnv dist_env = read_dist_env();
+  const bool writer = dist_env.rank == 0;
+  if (!writer) util::set_log_prefix("rank " + std::to_string(dist_env.rank), util::LogLevel::kWarn);
+  if (cfg.runtime.threads > 0) {
+    torch::set_num_threads(cfg.runtime.threads);
+  } else if (dist_env.local_world_size > 1) {  // the cores shared by the processes of this node
+    torch::set_num_threads(std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / dist_env.local_world_size));
+  }
+  std::string device_name = cfg.runtime.device;
+  if (dist_env.distributed() && (device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available()))) {
+    device_name = "cuda:" + std::to_string(dist_env.local_rank);  // one GPU per process
+  }
+  const torch::Device device = resolve_device(device_name);
   if (device.is_cuda()) configure_cuda_math(cfg.runtime.tf32, cfg.runtime.attention_backend);
   cfg.training.precision = resolve_precision(cfg.training.precision, device, source + ": training.precision");
+  std::unique_ptr<Distributed> dist;
+  if (dist_env.distributed()) {
+    dist = Distributed::connect(dist_env, cfg.runtime.backend, std::chrono::seconds(cfg.runtime.dist_timeout_s), device);
+  }
   const fs::path run_dir = cfg.checkpoint.dir;
-  prepare_run_dir(run_dir);
-  util::add_log_file(run_dir / "train.log");
-  clean_stale_temporaries(run_dir);
+  if (writer) {
+    prepare_run_dir(run_dir);
+    util::add_log_file(run_dir / "train.log");
+    clean_stale_temporaries(run_dir);
+  }
+  if (dist) dist->barrier();  // the run dir exists and is clean before any rank reads it
   const std::optional<fs::path> resume_from = resolve_resume(cfg.checkpoint.resume, run_dir, source);
 
   std::shared_ptr<const wordpiece::Vocab> vocab;
@@ -230,12 +251,20 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   AdamW optimizer(*model, t);
   LossScaler scaler(t.precision == "fp16", device);
 
-  auto train_data = data::prepare_dataset(cfg.data.train_files, vocab, cfg.data, t.seed);
-  std::shared_ptr<const data::Dataset> valid_data;
-  if (!cfg.data.valid_files.empty()) valid_data = data::prepare_dataset(cfg.data.valid_files, vocab, cfg.data, t.seed);
+  // The token cache: rank 0 builds it, the others then map what it wrote (no race on the rename).
+  std::shared_ptr<const data::Dataset> train_data, valid_data;
+  for (int turn = 0; turn < (dist ? 2 : 1); ++turn) {
+    if ((turn == 0) == writer) {
+      train_data = data::prepare_dataset(cfg.data.train_files, vocab, cfg.data, t.seed);
+      if (!cfg.data.valid_files.empty()) valid_data = data::prepare_dataset(cfg.data.valid_files, vocab, cfg.data, t.seed);
+    }
+    if (dist) dist->barrier();
+  }
   data::LoaderOptions loader_options;
   loader_options.batch_size = t.batch_size;
   loader_options.seed = t.seed;
+  loader_options.rank = dist_env.rank;
+  loader_options.world_size = dist_env.world_size;
   data::Loader loader(train_data, loader_options, cfg.masking);
 
   int64_t num_params = 0;
@@ -269,20 +298,34 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
       scaler.restore(c.trainer_state["loss_scaler"], (*resume_from / "trainer_state.json").string());
     }
     last_checkpoint = *resume_from;
-    set_aside_newer_checkpoints(run_dir, step);
-    drop_metrics_after(run_dir / "metrics.jsonl", step);
+    if (writer) {
+      set_aside_newer_checkpoints(run_dir, step);
+      drop_metrics_after(run_dir / "metrics.jsonl", step);
+    }
     util::log_info("resumed from " + resume_from->string() + " at step " + std::to_string(step));
     if (step >= t.max_steps) {
       util::log_warn("the checkpoint is already at step " + std::to_string(step) + " >= training.max_steps = " +
                      std::to_string(t.max_steps) + "; raise max_steps to train further");
     }
   }
+  if (dist) {  // every replica starts from rank 0's weights
+    dist->broadcast_from_rank0(model->parameters());
+    util::log_info("data-parallel: " + std::to_string(dist->world_size()) + " processes (" + dist_env.source + ", " +
+                   dist->backend() + "), global batch " + std::to_string(t.batch_size * dist->world_size() * t.grad_accum_steps) +
+                   " = " + std::to_string(t.batch_size) + " x " + std::to_string(dist->world_size()) + " ranks x " +
+                   std::to_string(t.grad_accum_steps) + " accumulation");
+  }
   // Written only once everything above succeeded, so a failed start never rewrites a run's config.
-  util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
+  if (writer) util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
 
-  MetricsLog metrics(run_dir / "metrics.jsonl");
+  std::optional<MetricsLog> metrics;
+  if (writer) metrics.emplace(run_dir / "metrics.jsonl");
   util::ProgressLine progress;
   auto save = [&](int64_t at_step) {  // (the newest checkpoint is what `latest` names)
+    if (!writer) {  // no rank runs ahead of a checkpoint that may fail
+      dist->barrier();
+      return;
+    }
     CheckpointContents c;
     c.step = at_step;
     c.optimizer_state = optimizer.state();
@@ -293,16 +336,17 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     prune_checkpoints(run_dir, cfg.checkpoint.keep_last);
     progress.clear();
     util::log_info("saved checkpoint " + last_checkpoint.string());
+    if (dist) dist->barrier();
   };
   auto validate_now = [&](int64_t at_step) {
-    if (!valid_data) return;
+    if (!valid_data || !writer) return;  // rank 0 validates the whole set: the numbers of one process
     data::EvalLoader stream(valid_data, t.batch_size, cfg.masking, util::derive_seed(t.seed, "valid"));
     MlmMetrics v = evaluate_mlm(model, [&](data::HostBatch& b) { return stream.next(b); }, device,
                                 t.precision, cfg.runtime.eval_max_batches);
     nlohmann::json j = v.to_json();
     j["type"] = "valid";
     j["step"] = at_step;
-    metrics.write(j);
+    if (metrics) metrics->write(j);
     progress.clear();
     util::log_info("valid step " + std::to_string(at_step) + ": loss " + fmt("%.4f", v.loss) + ", accuracy " +
                    fmt("%.4f", v.accuracy) + ", perplexity " + fmt("%.2f", v.perplexity) +
@@ -316,7 +360,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   const auto run_start = Clock::now();
   const int64_t first_step = step;
   const int64_t skipped_before = skipped_steps;  // from the checkpoint; the tally counts this invocation
-  const StepOptions step_options{t.precision, t.clip_grad_norm};
+  const StepOptions step_options{t.precision, t.clip_grad_norm, dist.get()};
+  int agreed_stop = 0;  // the stop signal, agreed by all ranks after each step
   DeviceTally tally(device);
   Window window;
   double reported_nonfinite = 0;
@@ -352,7 +397,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     const double mean_loss = r.loss / std::max(1.0, r.loss_steps);
     const double acc = window.predictions ? r.correct / static_cast<double>(window.predictions) : 0.0;
     const double tok_s = static_cast<double>(window.tokens) / std::max(window_s, 1e-9);
-    progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
+    if (writer) progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
                     fmt("%.4f", mean_loss) + "  acc " + fmt("%.3f", acc) + "  lr " + fmt("%.2e", lr) + "  |g| " +
                     fmt("%.2f", r.grad_norm / static_cast<double>(window.steps)) + "  " + fmt("%.0f tok/s", tok_s) +
                     "  ETA " + util::format_duration(eta));
@@ -364,7 +409,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                           {"sequences_per_s", static_cast<double>(window.sequences) / std::max(window_s, 1e-9)},
                           {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
       if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = r.nsp_loss / std::max(1.0, r.loss_steps);
-      metrics.write(j);
+      if (metrics) metrics->write(j);
       if (!progress.active()) {
         util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
                        fmt("%.4f", mean_loss) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) + " " +
@@ -376,23 +421,35 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     }
   };
   std::vector<data::Batch> micro_batches(static_cast<size_t>(t.grad_accum_steps));
-  while (step < t.max_steps && util::stop_signal() == 0 && !slice_done()) {
+  while (step < t.max_steps && (dist ? agreed_stop : util::stop_signal()) == 0 && !slice_done()) {
     const double lr = lr_at(step, t);
+    int64_t counts[3] = {0, 0, 0};  // real tokens, predictions, sequences of this step
     for (auto& batch : micro_batches) {  // host work: the loader's next batches, copied (non-blocking)
       data::HostBatch host = loader.next();
       batch = data::to_device(host, device);
-      window.predictions += host.num_predictions;
-      window.tokens += host.num_real_tokens;
-      window.sequences += host.batch_size;
-      tokens_seen += host.num_real_tokens;
+      counts[0] += host.num_real_tokens;
+      counts[1] += host.num_predictions;
+      counts[2] += host.batch_size;
     }
-    torch::manual_seed(util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));  // dropout stream
+    if (dist) {  // global counts, and the stop signal any rank received
+      torch::Tensor c = torch::tensor({counts[0], counts[1], counts[2]}, torch::kInt64);
+      dist->sum_(c);
+      for (int i = 0; i < 3; ++i) counts[i] = c[i].item<int64_t>();
+    }
+    window.tokens += counts[0];
+    window.predictions += counts[1];
+    window.sequences += counts[2];
+    tokens_seen += counts[0];
+    // The dropout stream: reseeded per step (and per rank, so replicas draw different masks).
+    torch::manual_seed(dist ? util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step), static_cast<uint64_t>(dist->rank()))
+                            : util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));
     {
       SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
-      tally.add(train_step(model, optimizer, scaler, micro_batches, lr, step_options));
+      tally.add(train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts[1]));
     }
     ++step;
     window.steps += 1;
+    if (dist) agreed_stop = static_cast<int>(dist->max(util::stop_signal()));
 
     const bool log_now = step % cfg.runtime.log_every == 0 || step == t.max_steps;
     const bool save_now = step % cfg.checkpoint.every == 0 || step == t.max_steps;
@@ -407,7 +464,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
 
 
   // ---- the end: a stop signal saves first; a finished run validates once more ----
-  summary.stop_signal = util::stop_signal();
+  summary.stop_signal = dist ? agreed_stop : util::stop_signal();
   if (summary.stop_signal != 0) {
     progress.clear();
     util::log_warn("stop requested (signal " + std::to_string(summary.stop_signal) + ") at step " + std::to_string(step));

@@ -45,6 +45,11 @@ void add_log_file(const std::filesystem::path& file) {
   logger()->flush_on(spdlog::level::info);
 }
 
+void set_log_prefix(const std::string& prefix, LogLevel level) {
+  logger()->set_pattern("[%H:%M:%S] " + prefix + " %^%l%$ %v");
+  logger()->set_level(to_spdlog(level));
+}
+
 void log_debug(const std::string& m) { logger()->debug(m); }
 void log_info(const std::string& m) { logger()->info(m); }
 void log_warn(const std::string& m) { logger()->warn(m); }

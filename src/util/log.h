@@ -13,6 +13,8 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError };
 void init_logging(LogLevel level, const std::filesystem::path& file = {});
 // Adds a log file sink later (e.g. once the run directory exists).
 void add_log_file(const std::filesystem::path& file);
+// Puts `prefix` (e.g. "rank 1") before the level of every console line; `level` as init_logging.
+void set_log_prefix(const std::string& prefix, LogLevel level);
 
 void log_debug(const std::string& message);
 void log_info(const std::string& message);

@@ -1,6 +1,10 @@
 // End to end through the real binaries: bert-vocab build -> bert-train (checkpoints, resume,
 // signals, NaN guard, bad input) on a slice of the real corpus.
 #include <gtest/gtest.h>
+#include <cmath>
+#include <algorithm>
+#include <vector>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <signal.h>
@@ -62,6 +66,72 @@ nlohmann::json trainer_state_of(const fs::path& checkpoint) {
   if (j.is_object()) j.erase("run_config");
   return j;
 }
+
+
+// The float32 tensors of a safetensors file by name (the format: 8-byte header length, JSON header
+// with dtype/shape/data_offsets, then the data).
+std::map<std::string, std::vector<float>> read_f32_tensors(const fs::path& p) {
+  std::map<std::string, std::vector<float>> out;
+  const std::string bytes = slurp_existing(p);
+  if (bytes.size() < 8) return out;
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, n));
+  for (const auto& [name, e] : header.items()) {
+    if (name == "__metadata__" || e.at("dtype") != "F32") continue;
+    const uint64_t begin = e.at("data_offsets")[0], end = e.at("data_offsets")[1];
+    std::vector<float> v((end - begin) / 4);
+    std::memcpy(v.data(), bytes.data() + 8 + n + begin, end - begin);
+    out[name] = std::move(v);
+  }
+  return out;
+}
+
+// Fails unless every tensor of `b` is within 1e-5 of `a` relative to the tensor's largest value
+// (plus 1e-8 absolute: the attention key biases get an exactly-zero gradient, softmax being
+// invariant to them, and hold only rounding noise of ~1e-9).
+void expect_close_weights(const fs::path& a_file, const fs::path& b_file) {
+  const auto a = read_f32_tensors(a_file), b = read_f32_tensors(b_file);
+  ASSERT_FALSE(a.empty()) << a_file;
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, va] : a) {
+    const auto& vb = b.at(name);
+    ASSERT_EQ(va.size(), vb.size()) << name;
+    float scale = 0, diff = 0;
+    for (size_t i = 0; i < va.size(); ++i) {
+      scale = std::max(scale, std::abs(va[i]));
+      diff = std::max(diff, std::abs(va[i] - vb[i]));
+    }
+    EXPECT_LE(diff, 1e-5f * scale + 1e-8f) << name << " (largest value " << scale << ")";
+  }
+}
+
+// The training losses logged in a run's metrics.jsonl, in order.
+std::vector<double> train_losses(const fs::path& run_dir) {
+  std::vector<double> out;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "train") out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+// Environment of rank `rank` of `world` processes rendezvousing on 127.0.0.1:`port` (as torchrun sets it).
+std::string rank_env(int rank, int world, int port) {
+  return "RANK=" + std::to_string(rank) + " WORLD_SIZE=" + std::to_string(world) + " LOCAL_RANK=" +
+         std::to_string(rank) + " LOCAL_WORLD_SIZE=" + std::to_string(world) +
+         " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " ";
+}
+
+// `cmd` as two ranks in parallel; the exit code is rank 0's if non-zero, else rank 1's.
+std::string two_ranks(const std::string& cmd, int port) {
+  return "( " + rank_env(0, 2, port) + cmd + " & p=$!; " + rank_env(1, 2, port) + cmd +
+         "; c1=$?; wait $p; c0=$?; [ $c0 -ne 0 ] && exit $c0; exit $c1 )";
+}
+
+// A port per test process (ctest runs test cases in parallel processes).
+int test_port(int offset) { return 20000 + static_cast<int>(::getpid() % 20000) + offset; }
 
 class TrainCli : public ::testing::Test {
  protected:
@@ -214,6 +284,79 @@ TEST_F(TrainCli, NanGuardStopsAfterConsecutiveBadSteps) {
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("training diverged: 3 steps in a row"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("update skipped"), std::string::npos) << r.output;
+}
+
+
+// Data-parallel (issue 14): 2 ranks x batch B equal 1 rank x batch 2B with dropout off.
+nlohmann::json data_parallel_patch(int batch) {
+  return {{"model", {{"hidden_dropout", 0.0}, {"attention_dropout", 0.0}}},
+          {"training", {{"batch_size", batch}, {"max_steps", 20}}},
+          {"checkpoint", {{"every", 10}}},
+          {"runtime", {{"eval_every", 0}, {"log_every", 5}, {"dist_timeout_s", 60}}}};
+}
+
+TEST_F(TrainCli, TwoRanksEqualOneRankWithTheDoubleBatch) {
+  ASSERT_EQ(run(train(config("dp-one", data_parallel_patch(16)))).code, 0);
+  Result two = run(two_ranks(train(config("dp-two", data_parallel_patch(8))), test_port(1)));
+  ASSERT_EQ(two.code, 0) << two.output;
+  EXPECT_NE(two.output.find("data-parallel: 2 processes (torchrun, gloo), global batch 16 = 8 x 2 ranks"),
+            std::string::npos) << two.output;
+  const auto one_losses = train_losses(root_ / "dp-one"), two_losses = train_losses(root_ / "dp-two");
+  ASSERT_EQ(one_losses.size(), 4u);
+  ASSERT_EQ(two_losses.size(), 4u);  // rank 0 alone wrote metrics.jsonl
+  for (size_t i = 0; i < one_losses.size(); ++i) EXPECT_NEAR(two_losses[i], one_losses[i], 1e-5 * one_losses[i]) << i;
+  expect_close_weights(root_ / "dp-one/step-0000020/model.safetensors", root_ / "dp-two/step-0000020/model.safetensors");
+  // The same data seen: the same global position and token count.
+  const auto a = trainer_state_of(root_ / "dp-one/step-0000020"), b = trainer_state_of(root_ / "dp-two/step-0000020");
+  EXPECT_EQ(a["loader"]["batch"], b["loader"]["batch"]);
+  EXPECT_EQ(a["tokens_seen"], b["tokens_seen"]);
+  EXPECT_EQ(b["loader"]["world_size"], 2);
+}
+
+TEST_F(TrainCli, TwoRankRunResumesOnOneRankWithTheSameGlobalBatch) {
+  ASSERT_EQ(run(two_ranks(train(config("dpr-whole", data_parallel_patch(8))), test_port(2))).code, 0);
+  Result first = run(two_ranks(train(config("dpr-sliced", data_parallel_patch(8)), "--stop-after 10"), test_port(3)));
+  ASSERT_EQ(first.code, 0) << first.output;
+  ASSERT_TRUE(fs::exists(root_ / "dpr-sliced/step-0000010"));
+  Result second = run(train(config("dpr-sliced", data_parallel_patch(16))));  // one rank, batch 2B
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+  expect_close_weights(root_ / "dpr-whole/step-0000020/model.safetensors",
+                       root_ / "dpr-sliced/step-0000020/model.safetensors");
+  // Another global batch is refused with the reason.
+  Result other = run(train(config("dpr-sliced", data_parallel_patch(4)), "--resume " + (root_ / "dpr-sliced/step-0000010").string()));
+  EXPECT_NE(other.code, 0);
+  EXPECT_NE(other.output.find("global batch"), std::string::npos) << other.output;
+}
+
+TEST_F(TrainCli, DistributedBadInputIsAClearUsageError) {
+  const std::string cmd = train(config("dp-bad", data_parallel_patch(8)));
+  Result no_master = run("RANK=0 WORLD_SIZE=2 " + cmd);
+  EXPECT_EQ(no_master.code, 2) << no_master.output;
+  EXPECT_NE(no_master.output.find("MASTER_ADDR and MASTER_PORT"), std::string::npos) << no_master.output;
+  Result rank = run("RANK=2 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1234 " + cmd);
+  EXPECT_EQ(rank.code, 2) << rank.output;
+  EXPECT_NE(rank.output.find("RANK=2 is not below the world size 2"), std::string::npos) << rank.output;
+  Result nccl = run(rank_env(0, 2, test_port(4)) + cmd + " --set runtime.backend=nccl");
+  EXPECT_EQ(nccl.code, 2) << nccl.output;
+  EXPECT_NE(nccl.output.find("runtime.backend = \"nccl\" needs CUDA"), std::string::npos) << nccl.output;
+  // Rank 1 never comes: rank 0 names it after runtime.dist_timeout_s and has written nothing.
+  Result alone = run(rank_env(0, 2, test_port(5)) + cmd + " --set runtime.dist_timeout_s=3");
+  EXPECT_EQ(alone.code, 1) << alone.output;
+  EXPECT_NE(alone.output.find("rank(s) 1 of 2 did not arrive within runtime.dist_timeout_s = 3 s"), std::string::npos)
+      << alone.output;
+  EXPECT_FALSE(fs::exists(root_ / "dp-bad"));
+}
+
+TEST_F(TrainCli, TorchrunLaunchesTheRanks) {
+  const fs::path torchrun = fs::path(std::getenv("BERT_PYTHON") ? std::getenv("BERT_PYTHON") : "").parent_path() / "torchrun";
+  if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun next to BERT_PYTHON";
+  ASSERT_EQ(run(two_ranks(train(config("dpt-manual", data_parallel_patch(8))), test_port(6))).code, 0);
+  Result r = run(torchrun.string() + " --nproc-per-node 2 --master-port " + std::to_string(test_port(7)) +
+                 " --no-python " + train(config("dpt-torchrun", data_parallel_patch(8))));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(slurp_existing(root_ / "dpt-manual/step-0000020/model.safetensors"),
+            slurp_existing(root_ / "dpt-torchrun/step-0000020/model.safetensors"));
 }
 
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
