@@ -130,6 +130,9 @@ std::string two_ranks(const std::string& cmd, int port) {
          "; c1=$?; wait $p; c0=$?; [ $c0 -ne 0 ] && exit $c0; exit $c1 )";
 }
 
+// A checkpoint directory that is complete: its manifest (written last) is there.
+bool verify_manifest_exists(const fs::path& checkpoint) { return fs::exists(checkpoint / "manifest.json"); }
+
 // A port per test process (ctest runs test cases in parallel processes).
 int test_port(int offset) { return 20000 + static_cast<int>(::getpid() % 20000) + offset; }
 
@@ -357,6 +360,85 @@ TEST_F(TrainCli, TorchrunLaunchesTheRanks) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(slurp_existing(root_ / "dpt-manual/step-0000020/model.safetensors"),
             slurp_existing(root_ / "dpt-torchrun/step-0000020/model.safetensors"));
+}
+
+// Starts rank `rank` of 2 in the background (output to `log`); returns its pid.
+pid_t start_rank(int rank, int port, const fs::path& cfg, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    const std::string r = std::to_string(rank), p = std::to_string(port);
+    ::setenv("RANK", r.c_str(), 1);
+    ::setenv("LOCAL_RANK", r.c_str(), 1);
+    ::setenv("WORLD_SIZE", "2", 1);
+    ::setenv("LOCAL_WORLD_SIZE", "2", 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", p.c_str(), 1);
+    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits for `pid` at most `seconds`; returns its exit code (128 + signal if killed), -1 on a timeout.
+int wait_exit(pid_t pid, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+void wait_for_training(const fs::path& run_dir) {
+  const fs::path metrics = run_dir / "metrics.jsonl";
+  for (int i = 0; i < 600 && !(fs::exists(metrics) && fs::file_size(metrics) > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+TEST_F(TrainCli, SigtermOnOneRankStopsEveryRankAfterASave) {
+  nlohmann::json patch = data_parallel_patch(8);
+  patch["training"]["max_steps"] = 100000;
+  patch["checkpoint"]["every"] = 100000;
+  const fs::path cfg = config("dp-term", patch);
+  const int port = test_port(8);
+  const pid_t r0 = start_rank(0, port, cfg, root_ / "dp-term-0.log"), r1 = start_rank(1, port, cfg, root_ / "dp-term-1.log");
+  wait_for_training(root_ / "dp-term");
+  ::kill(r1, SIGTERM);  // the rank that does not write
+  EXPECT_EQ(wait_exit(r1, 60), 143) << slurp(root_ / "dp-term-1.log");
+  EXPECT_EQ(wait_exit(r0, 60), 143) << slurp(root_ / "dp-term-0.log");
+  std::string latest = slurp(root_ / "dp-term" / "latest");
+  ASSERT_FALSE(latest.empty()) << slurp(root_ / "dp-term-0.log");
+  latest.pop_back();
+  EXPECT_EQ(verify_manifest_exists(root_ / "dp-term" / latest), true);
+}
+
+TEST_F(TrainCli, AKilledRankMakesTheOtherExitAndKeepsTheCheckpoint) {
+  nlohmann::json patch = data_parallel_patch(8);
+  patch["training"]["max_steps"] = 100000;
+  patch["checkpoint"]["every"] = 5;
+  patch["runtime"]["dist_timeout_s"] = 20;
+  const fs::path cfg = config("dp-kill", patch);
+  const int port = test_port(9);
+  const pid_t r0 = start_rank(0, port, cfg, root_ / "dp-kill-0.log"), r1 = start_rank(1, port, cfg, root_ / "dp-kill-1.log");
+  wait_for_training(root_ / "dp-kill");
+  for (int i = 0; i < 300 && !fs::exists(root_ / "dp-kill" / "latest"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(r1, SIGKILL);
+  EXPECT_EQ(wait_exit(r1, 10), 128 + SIGKILL);
+  const int code = wait_exit(r0, 30);  // within the timeout, not a hang
+  EXPECT_NE(code, 0) << slurp(root_ / "dp-kill-0.log");
+  EXPECT_NE(code, -1) << "rank 0 hung after its peer died\n" << slurp(root_ / "dp-kill-0.log");
+  std::string latest = slurp(root_ / "dp-kill" / "latest");
+  ASSERT_FALSE(latest.empty());
+  latest.pop_back();
+  EXPECT_TRUE(verify_manifest_exists(root_ / "dp-kill" / latest));
 }
 
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
