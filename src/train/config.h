@@ -53,6 +53,8 @@ struct RuntimeOptions {
   std::string cuda_sync_debug = "off";     // CUDA: "off" | "warn" | "error" on a host-device sync inside a step
   std::string backend = "auto";            // data-parallel process group: "auto" (nccl on CUDA, gloo on CPU) | "gloo" | "nccl"
   int dist_timeout_s = 300;                // rendezvous and collective timeout, seconds
+  bool grad_sync_overlap = true;           // start each gradient bucket's all-reduce during the backward
+                                           // (false: all after it -- the baseline scripts/bench_dist.sh measures)
 };
 
 struct RunConfig {

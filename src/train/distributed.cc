@@ -142,40 +142,28 @@ std::unique_ptr<Distributed> Distributed::connect(const DistEnv& env, const std:
 }
 
 #if defined(USE_C10D_GLOO)
-int64_t Distributed::average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes) {
-  torch::NoGradGuard no_grad;
-  int64_t reduced = 0;
-  std::vector<torch::Tensor> bucket;
-  int64_t bytes = 0;
-  auto flush = [&] {
-    if (bucket.empty()) return;
-    std::vector<torch::Tensor> flat = {torch::cat([&] {
-      std::vector<torch::Tensor> views;
-      for (auto& g : bucket) views.push_back(g.reshape({-1}));
-      return views;
-    }())};
-    impl_->group->allreduce(flat)->wait();
-    flat[0].div_(env_.world_size);
-    int64_t offset = 0;
-    for (auto& g : bucket) {
-      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
+namespace {
+class GlooPending final : public Distributed::Pending {
+ public:
+  GlooPending(c10::intrusive_ptr<c10d::Work> work, int rank) : work_(std::move(work)), rank_(rank) {}
+  void wait() override {
+    try {
+      work_->wait();
+    } catch (const std::exception& e) {
+      throw util::runtime_error("rank " + std::to_string(rank_) + ": a gradient all-reduce failed (" + e.what() +
+                                "): another rank stopped or timed out");
     }
-    reduced += bytes;
-    bucket.clear();
-    bytes = 0;
-  };
-  for (auto it = params.rbegin(); it != params.rend(); ++it) {
-    const torch::Tensor& g = it->grad();
-    if (!g.defined()) continue;
-    if (!bucket.empty() && (g.scalar_type() != bucket.front().scalar_type() || bytes + g.nbytes() > bucket_bytes)) {
-      flush();
-    }
-    bucket.push_back(g);
-    bytes += static_cast<int64_t>(g.nbytes());
   }
-  flush();
-  return reduced;
+
+ private:
+  c10::intrusive_ptr<c10d::Work> work_;
+  int rank_;
+};
+}  // namespace
+
+std::unique_ptr<Distributed::Pending> Distributed::start_sum(torch::Tensor t) {
+  std::vector<torch::Tensor> one = {std::move(t)};
+  return std::make_unique<GlooPending>(impl_->group->allreduce(one), env_.rank);
 }
 
 void Distributed::broadcast_from_rank0(const std::vector<torch::Tensor>& tensors) {
@@ -203,7 +191,9 @@ int64_t Distributed::max(int64_t value) {
 
 void Distributed::barrier() { impl_->group->barrier()->wait(); }
 #else
-int64_t Distributed::average_gradients(const std::vector<torch::Tensor>&, int64_t) { return 0; }
+std::unique_ptr<Distributed::Pending> Distributed::start_sum(torch::Tensor) {
+  throw util::runtime_error("start_sum: this build has no process group");
+}
 void Distributed::broadcast_from_rank0(const std::vector<torch::Tensor>&) {}
 void Distributed::sum_(torch::Tensor&) {}
 bool Distributed::any(bool flag) { return flag; }

@@ -45,10 +45,15 @@ class Distributed {
   int world_size() const { return env_.world_size; }
   const std::string& backend() const { return backend_; }
 
-  // Averages the defined gradients of `params` over the ranks in place: flattened into buckets of
-  // about `bucket_bytes`, in reverse parameter order (the order the backward produces them, as DDP).
-  // Returns the bytes reduced.
-  int64_t average_gradients(const std::vector<torch::Tensor>& params, int64_t bucket_bytes = 25 << 20);
+  // A collective started and not yet finished.
+  class Pending {
+   public:
+    virtual ~Pending() = default;
+    virtual void wait() = 0;  // throws Error(kRuntime) when a rank failed or timed out
+  };
+  // Starts summing `t` over the ranks in place (c10d runs it on its own thread); the result is in
+  // `t` once the returned handle's wait() returns. Every rank must start the same sums in the same order.
+  std::unique_ptr<Pending> start_sum(torch::Tensor t);
   // Copies rank 0's values of `tensors` to every rank.
   void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
   // Sums a small tensor over the ranks in place.

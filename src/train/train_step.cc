@@ -42,8 +42,10 @@ StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossSc
   const double total = global_predictions > 0 ? static_cast<double>(global_predictions)
                                               : static_cast<double>(local_predictions);
 
+  if ((o.dist == nullptr) != (o.sync == nullptr)) throw util::runtime_error("train_step: dist and sync go together");
   optimizer.zero_grad();
   for (const data::Batch& batch : micro_batches) {
+    if (o.sync != nullptr && &batch == &micro_batches.back()) o.sync->arm();
     model::PretrainingOutput out;
     {
       AutocastScope autocast(device, o.precision);
@@ -67,7 +69,7 @@ StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossSc
   torch::NoGradGuard no_grad;
   const std::vector<torch::Tensor> params = optimizer.parameters();
   if (o.dist != nullptr) {
-    o.dist->average_gradients(params);
+    r.sync = o.sync->finish();
     torch::Tensor figures = torch::stack({r.loss, r.mlm_loss, r.nsp_loss, r.correct.to(torch::kFloat32)});  // [4]
     o.dist->sum_(figures);
     const double world = o.dist->world_size();

@@ -10,6 +10,7 @@
 
 #include "data/batch.h"
 #include "model/bert_model.h"
+#include "train/grad_sync.h"
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
 
@@ -24,14 +25,14 @@ struct StepResult {
   torch::Tensor grad_norm;  // fp32: global L2 norm of the (unscaled) gradients, before clipping
   torch::Tensor nonfinite;  // fp32 0/1: the loss or (outside fp16) the gradient norm was NaN/Inf
   torch::Tensor skipped;    // fp32 0/1: no update was made (nonfinite, or an fp16 overflow)
+  GradSyncStats sync;       // data-parallel: what the gradient all-reduce cost (host figures)
 };
-
-class Distributed;
 
 struct StepOptions {
   std::string precision = "bf16";  // autocast: "fp32" | "bf16" | "fp16" (with `scaler` enabled)
   double clip_grad_norm = 1.0;     // 0 = no clipping
-  Distributed* dist = nullptr;     // data-parallel: gradients averaged and figures summed over the ranks
+  Distributed* dist = nullptr;     // data-parallel: figures summed over the ranks ...
+  GradientSync* sync = nullptr;    // ... and gradients averaged (both set, or neither)
 };
 
 // The model's inputs for a device batch, with the host-side facts that make its forward sync-free.
@@ -42,9 +43,10 @@ model::PretrainingInputs model_inputs(const data::Batch& batch);
 // global gradient norm, clip factor and found-inf flag on the device, then AdamW at `lr`, which
 // skips the update on the device when the flag is set; finally the scaler's update. Dropout draws
 // from torch's default generator (the caller seeds it). Reads nothing back to the host. With
-// `options.dist`, the gradients are averaged over the ranks after the last micro-batch's backward
-// (so gradient accumulation synchronises once) and loss/accuracy are the global figures, so every
-// rank takes the same NaN-guard decision; the collectives run on the host (Gloo).
+// `options.dist`, the gradients are averaged over the ranks during the last micro-batch's backward
+// (`options.sync` starts each bucket's all-reduce as soon as its gradients are accumulated, so
+// gradient accumulation synchronises once) and loss/accuracy are the global figures, so every
+// rank takes the same NaN-guard decision.
 // `global_predictions`: the step's predicted tokens over all micro-batches and ranks (the trainer
 // sums the host counts); 0 = this process's own count. The MLM loss optimised and reported is the
 // mean over those tokens, whatever their split into micro-batches and ranks.

@@ -84,6 +84,7 @@ class DeviceTally {
 // Host-side counts of the window (known without reading the device).
 struct Window {
   int64_t steps = 0, predictions = 0, tokens = 0, sequences = 0;
+  GradSyncStats sync;  // summed over the window's steps (data-parallel)
   Clock::time_point start = Clock::now();
 };
 
@@ -224,7 +225,14 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     clean_stale_temporaries(run_dir);
   }
   if (dist) dist->barrier();  // the run dir exists and is clean before any rank reads it
-  const std::optional<fs::path> resume_from = resolve_resume(cfg.checkpoint.resume, run_dir, source);
+  // A worker group torchrun restarted (--max-restarts) continues from the newest checkpoint,
+  // whatever checkpoint.resume says: starting over would throw away what the group trained.
+  std::string resume = cfg.checkpoint.resume;
+  if (dist_env.restart_count > 0 && resume != "auto") {
+    util::log_warn("torchrun restart " + std::to_string(dist_env.restart_count) + ": resuming from the newest checkpoint (checkpoint.resume = \"" + resume + "\" applies to the first start only)");
+    resume = "auto";
+  }
+  const std::optional<fs::path> resume_from = resolve_resume(resume, run_dir, source);
 
   std::shared_ptr<const wordpiece::Vocab> vocab;
   try {
@@ -339,10 +347,24 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     if (dist) dist->barrier();
   };
   auto validate_now = [&](int64_t at_step) {
-    if (!valid_data || !writer) return;  // rank 0 validates the whole set: the numbers of one process
-    data::EvalLoader stream(valid_data, t.batch_size, cfg.masking, util::derive_seed(t.seed, "valid"));
-    MlmMetrics v = evaluate_mlm(model, [&](data::HostBatch& b) { return stream.next(b); }, device,
-                                t.precision, cfg.runtime.eval_max_batches);
+    if (!valid_data) return;
+    // Sharded: rank r takes batches r, r + W, ... of the pass one process makes (the same masks,
+    // which depend on a batch's place in the pass), up to eval_max_batches of them in all; the sums
+    // are reduced, so the figures are one process's.
+    const int world = dist ? dist->world_size() : 1;
+    const int rank = dist ? dist->rank() : 0;
+    data::EvalLoader stream(valid_data, t.batch_size, cfg.masking, util::derive_seed(t.seed, "valid"), rank, world);
+    int64_t global_index = rank;
+    const int64_t cap = cfg.runtime.eval_max_batches;
+    auto next = [&](data::HostBatch& b) {
+      if (cap > 0 && global_index >= cap) return false;
+      global_index += world;
+      return stream.next(b);
+    };
+    SumOverRanks reduce = nullptr;
+    if (dist) reduce = [&](torch::Tensor& sums) { dist->sum_(sums); };
+    MlmMetrics v = evaluate_mlm(model, next, device, t.precision, 0, reduce);
+    if (!writer) return;
     nlohmann::json j = v.to_json();
     j["type"] = "valid";
     j["step"] = at_step;
@@ -360,7 +382,9 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   const auto run_start = Clock::now();
   const int64_t first_step = step;
   const int64_t skipped_before = skipped_steps;  // from the checkpoint; the tally counts this invocation
-  const StepOptions step_options{t.precision, t.clip_grad_norm, dist.get()};
+  std::unique_ptr<GradientSync> grad_sync;
+  if (dist) grad_sync = std::make_unique<GradientSync>(*dist, model->parameters(), 25 << 20, cfg.runtime.grad_sync_overlap);
+  const StepOptions step_options{t.precision, t.clip_grad_norm, dist.get(), grad_sync.get()};
   int agreed_stop = 0;  // the stop signal, agreed by all ranks after each step
   DeviceTally tally(device);
   Window window;
@@ -409,6 +433,13 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                           {"sequences_per_s", static_cast<double>(window.sequences) / std::max(window_s, 1e-9)},
                           {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
       if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = r.nsp_loss / std::max(1.0, r.loss_steps);
+      if (dist) {  // what the gradient all-reduce cost per step, and how much of it the backward hid
+        const double n = static_cast<double>(window.steps);
+        j["allreduce_mb_per_step"] = static_cast<double>(window.sync.bytes) / n / 1e6;
+        j["allreduce_exposed_ms_per_step"] = window.sync.exposed_ms / n;
+        j["allreduce_buckets_started_in_backward"] =
+            static_cast<double>(window.sync.started_in_backward) / std::max(1.0, static_cast<double>(window.sync.buckets));
+      }
       if (metrics) metrics->write(j);
       if (!progress.active()) {
         util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
@@ -445,7 +476,12 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                             : util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));
     {
       SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
-      tally.add(train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts[1]));
+      StepResult result = train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts[1]);
+      window.sync.bytes += result.sync.bytes;
+      window.sync.buckets += result.sync.buckets;
+      window.sync.started_in_backward += result.sync.started_in_backward;
+      window.sync.exposed_ms += result.sync.exposed_ms;
+      tally.add(std::move(result));
     }
     ++step;
     window.steps += 1;

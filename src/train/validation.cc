@@ -19,7 +19,8 @@ nlohmann::json MlmMetrics::to_json() const {
 }
 
 MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& next,
-                        const torch::Device& device, const std::string& precision, int64_t max_batches) {
+                        const torch::Device& device, const std::string& precision, int64_t max_batches,
+                        const SumOverRanks& sum_over_ranks) {
   const auto start = std::chrono::steady_clock::now();
   const bool was_training = model->is_training();
   model->eval();
@@ -54,8 +55,15 @@ MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& nex
     m.sequences += host.batch_size;
     m.tokens += host.num_real_tokens;
   }
-  const auto totals = sums.cpu();
+  // [loss, top1, top5, nsp correct, nsp total, predictions, sequences, tokens]
+  torch::Tensor totals = torch::cat({sums.cpu(), torch::tensor({static_cast<double>(m.predictions),
+                                                                static_cast<double>(m.sequences),
+                                                                static_cast<double>(m.tokens)}, torch::kFloat64)});
+  if (sum_over_ranks) sum_over_ranks(totals);
   const double* v = totals.data_ptr<double>();
+  m.predictions = static_cast<int64_t>(v[5]);
+  m.sequences = static_cast<int64_t>(v[6]);
+  m.tokens = static_cast<int64_t>(v[7]);
   const double loss_sum = v[0];
   const double top1 = v[1], top5 = v[2], nsp_correct = v[3], nsp_total = v[4];
   if (was_training) model->train();

@@ -29,9 +29,15 @@ struct MlmMetrics {
 // Fills `batch` and returns true, or returns false at the end of the data.
 using BatchSource = std::function<bool(data::HostBatch& batch)>;
 
+// Sums a CPU float64 tensor over the ranks in place (data-parallel validation).
+using SumOverRanks = std::function<void(torch::Tensor& sums)>;
+
 // Runs `model` (switched to eval mode for the pass, its previous mode restored) over every batch
-// from `next` (at most `max_batches` when > 0) on `device` under `precision` autocast.
+// from `next` (at most `max_batches` when > 0) on `device` under `precision` autocast. With
+// `sum_over_ranks`, each rank passes its own share of the batches and the metrics are those of
+// all of them (counts exact; the loss sum differs from one process's only in float64 rounding).
 MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& next,
-                        const torch::Device& device, const std::string& precision, int64_t max_batches = 0);
+                        const torch::Device& device, const std::string& precision, int64_t max_batches = 0,
+                        const SumOverRanks& sum_over_ranks = nullptr);
 
 }  // namespace bert::train

@@ -441,6 +441,49 @@ TEST_F(TrainCli, AKilledRankMakesTheOtherExitAndKeepsTheCheckpoint) {
   EXPECT_TRUE(verify_manifest_exists(root_ / "dp-kill" / latest));
 }
 
+// torchrun --max-restarts 1: a worker killed with SIGKILL past a checkpoint; the agent restarts the
+// group, which resumes from the newest checkpoint and ends with the weights of an uninterrupted run
+// (bit-identical: with 2 ranks the all-reduce sum a + b does not depend on the bucketing).
+TEST_F(TrainCli, TorchrunRestartsAKilledGroupFromTheLatestCheckpoint) {
+  const fs::path torchrun = fs::path(std::getenv("BERT_PYTHON") ? std::getenv("BERT_PYTHON") : "").parent_path() / "torchrun";
+  if (!fs::exists(torchrun)) GTEST_SKIP() << "no torchrun next to BERT_PYTHON";
+  nlohmann::json patch = data_parallel_patch(8);
+  patch["training"]["max_steps"] = 60;
+  patch["checkpoint"]["every"] = 5;
+  patch["checkpoint"]["keep_last"] = 0;
+  ASSERT_EQ(run(two_ranks(train(config("dpr-straight", patch)), test_port(10))).code, 0);
+
+  const fs::path cfg = config("dpr-restart", patch), log = root_ / "dpr-restart.log";
+  const pid_t agent = ::fork();
+  if (agent == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    const std::string port = std::to_string(test_port(11));
+    ::execl(torchrun.c_str(), torchrun.c_str(), "--nproc-per-node", "2", "--max-restarts", "1", "--master-port",
+            port.c_str(), "--no-python", BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  wait_for_training(root_ / "dpr-restart");
+  for (int i = 0; i < 300 && !fs::exists(root_ / "dpr-restart" / "latest"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // One of the agent's workers (its children running bert-train).
+  Result workers = run("pgrep -P " + std::to_string(agent) + " -f " BERT_TRAIN_BIN);
+  ASSERT_EQ(workers.code, 0) << "no worker found\n" << slurp(log);
+  const pid_t victim = static_cast<pid_t>(std::stol(workers.output));
+  ASSERT_FALSE(fs::exists(root_ / "dpr-restart/step-0000060")) << "the run ended before the kill; slow it down";
+  ::kill(victim, SIGKILL);
+  const int code = wait_exit(agent, 240);
+  const std::string out = slurp(log);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("resumed from"), std::string::npos) << out;
+  EXPECT_EQ(slurp_existing(root_ / "dpr-straight/step-0000060/model.safetensors"),
+            slurp_existing(root_ / "dpr-restart/step-0000060/model.safetensors"));
+  EXPECT_EQ(slurp_existing(root_ / "dpr-straight/step-0000060/optimizer.safetensors"),
+            slurp_existing(root_ / "dpr-restart/step-0000060/optimizer.safetensors"));
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;

@@ -229,7 +229,7 @@ TEST(DataLoader, BadCursorsAreInputErrors) {
   expect_error(c, "missing \"epoch\"");
   c = good;
   c["batch_size"] = 16;
-  expect_error(c, "batch_size 16");
+  expect_error(c, "global batch of 16 x 1 ranks, this run has 8 x 1");
   c = good;
   c["seed"] = 1;
   expect_error(c, "seed");

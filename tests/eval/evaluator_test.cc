@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "eval_fixtures.h"
 #include "train/checkpoint.h"
+#include "train/validation.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -111,6 +112,32 @@ TEST_F(EvaluatorTest, MetricsMatchAFullLogitsComputation) {
   EXPECT_NEAR(r.overall.metrics.loss,
               (r.files[0].metrics.loss * r.files[0].metrics.predictions +
                r.files[1].metrics.loss * r.files[1].metrics.predictions) / r.overall.metrics.predictions, 1e-12);
+}
+
+// Data-parallel validation: rank r of W takes batches r, r + W, ... and the sums are reduced; the
+// figures equal one process's over the whole pass (the loss up to float64 rounding of the sum).
+TEST_F(EvaluatorTest, ShardsSummedOverRanksGiveOneProcessesFigures) {
+  data::DataOptions d = eval_data_options(model_, options_);
+  auto ds = data::prepare_dataset({options_.files[0]}, model_.vocab, d, options_.seed);
+  const auto masking = eval_masking_options(model_, options_);
+  const uint64_t seed = util::derive_seed(options_.seed, "valid");
+  auto pass = [&](int rank, int world, const train::SumOverRanks& reduce) {
+    data::EvalLoader loader(ds, options_.batch_size, masking, seed, rank, world);
+    return train::evaluate_mlm(model_.model, [&](data::HostBatch& b) { return loader.next(b); }, torch::kCPU, "fp32",
+                               0, reduce);
+  };
+  const train::MlmMetrics one = pass(0, 1, nullptr);
+  torch::Tensor rank1_sums;
+  const train::MlmMetrics rank1 = pass(1, 2, [&](torch::Tensor& s) { rank1_sums = s.clone(); });
+  const train::MlmMetrics both = pass(0, 2, [&](torch::Tensor& s) { s.add_(rank1_sums); });  // rank 0's all-reduce
+  ASSERT_GT(rank1.predictions, 0);
+  EXPECT_LT(rank1.predictions, one.predictions);  // rank 1 alone saw a part
+  EXPECT_EQ(both.predictions, one.predictions);
+  EXPECT_EQ(both.sequences, one.sequences);
+  EXPECT_EQ(both.tokens, one.tokens);
+  EXPECT_DOUBLE_EQ(both.accuracy, one.accuracy);
+  EXPECT_DOUBLE_EQ(both.top5, one.top5);
+  EXPECT_NEAR(both.loss, one.loss, 1e-12 * one.loss);
 }
 
 TEST_F(EvaluatorTest, MaskingIsDeterministicInTheSeed) {

@@ -1,0 +1,54 @@
+// Gradient averaging for data-parallel training, overlapped with the backward as DDP does it:
+// the parameters are grouped into buckets in reverse order (the order the backward finishes them),
+// a hook on each parameter marks its gradient ready once it is accumulated, and a bucket whose
+// gradients are all ready is flattened and its all-reduce started at once on c10d's thread, while
+// the backward goes on with the earlier layers. Buckets start strictly in order, so every rank
+// issues the same collectives in the same sequence whatever order its own backward ran in.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "train/distributed.h"
+
+namespace bert::train {
+
+// What one synchronisation cost.
+struct GradSyncStats {
+  int64_t bytes = 0;             // gradient bytes reduced (per rank)
+  int buckets = 0;               // all-reduces issued
+  int started_in_backward = 0;   // of them, started before the backward returned
+  double exposed_ms = 0.0;       // time finish() waited: the communication the backward did not hide
+};
+
+class GradientSync {
+ public:
+  // Buckets hold about `bucket_bytes` each (DDP's 25 MB); for a small model the cap shrinks to an
+  // eighth of its gradient bytes (at least 256 KiB), so even bert-tiny has buckets to overlap.
+  // `overlap` = false starts every all-reduce only in finish(): the baseline for measurements.
+  GradientSync(Distributed& dist, std::vector<torch::Tensor> params, int64_t bucket_bytes = 25 << 20,
+               bool overlap = true);
+  ~GradientSync();  // removes the hooks
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // The next backward is the step's last micro-batch: its accumulated gradients are reduced as
+  // they become ready. (Earlier micro-batches of a step accumulate locally, unsynchronised.)
+  void arm();
+  // After that backward: starts the buckets not yet started (a parameter without a gradient
+  // contributes zeros and keeps no gradient), waits for all, and divides by the world size, so
+  // every rank holds the mean gradient. Disarms.
+  GradSyncStats finish();
+
+  int num_buckets() const;
+
+  struct State;  // (shared with the hooks, which outlive nothing: the destructor removes them)
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace bert::train
