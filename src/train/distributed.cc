@@ -10,6 +10,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+#if defined(USE_C10D_NCCL)
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 namespace bert::train {
 namespace {
@@ -75,6 +79,10 @@ DistEnv read_dist_env() {
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> group;
+  torch::Device device = torch::kCPU;  // NCCL reduces only CUDA tensors: host values travel through it
+  bool nccl = false;
+  // `t` as the group can reduce it, and back.
+  torch::Tensor to_group(const torch::Tensor& t) const { return nccl ? t.to(device) : t; }
 };
 #else
 struct Distributed::Impl {};
@@ -90,10 +98,12 @@ std::unique_ptr<Distributed> Distributed::connect(const DistEnv& env, const std:
   if (backend == "nccl" && !device.is_cuda()) {
     throw util::usage_error("runtime.backend = \"nccl\" needs CUDA devices; on the CPU use \"gloo\" or \"auto\"");
   }
+#if !defined(USE_C10D_NCCL)
   if (backend == "nccl") {
-    throw util::usage_error("runtime.backend = \"nccl\": this build has no NCCL process group yet; use \"gloo\" "
-                            "(it reduces CUDA tensors through host memory)");
+    throw util::usage_error("runtime.backend = \"nccl\": this bert-train was built without NCCL (it needs the CUDA "
+                            "toolkit and nccl.h at build time); use \"gloo\", which reduces CUDA tensors through host memory");
   }
+#endif
 #if defined(USE_C10D_GLOO)
   auto impl = std::make_unique<Impl>();
   c10d::TCPStoreOptions o;
@@ -127,6 +137,17 @@ std::unique_ptr<Distributed> Distributed::connect(const DistEnv& env, const std:
                               std::to_string(env.world_size) + " did not arrive within runtime.dist_timeout_s = " +
                               std::to_string(timeout.count()) + " s");
   }
+  impl->device = device;
+#if defined(USE_C10D_NCCL)
+  if (backend == "nccl") {
+    c10::cuda::set_device(device.index());  // NCCL's communicator and barrier use the current device
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    impl->nccl = true;
+    impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, options);
+    return std::unique_ptr<Distributed>(new Distributed(env, backend, std::move(impl)));
+  }
+#endif
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   const bool loopback = env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0;
   options->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
@@ -169,20 +190,22 @@ std::unique_ptr<Distributed::Pending> Distributed::start_sum(torch::Tensor t) {
 void Distributed::broadcast_from_rank0(const std::vector<torch::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   for (const auto& t : tensors) {
-    std::vector<torch::Tensor> one = {t.detach()};
+    std::vector<torch::Tensor> one = {impl_->to_group(t.detach())};
     impl_->group->broadcast(one)->wait();
+    if (one[0].data_ptr() != t.data_ptr()) t.detach().copy_(one[0]);
   }
 }
 
 void Distributed::sum_(torch::Tensor& t) {
-  std::vector<torch::Tensor> one = {t};
+  std::vector<torch::Tensor> one = {impl_->to_group(t)};
   impl_->group->allreduce(one)->wait();
+  if (!one[0].is_same(t)) t.copy_(one[0]);
 }
 
 bool Distributed::any(bool flag) { return max(flag ? 1 : 0) > 0; }
 
 int64_t Distributed::max(int64_t value) {
-  std::vector<torch::Tensor> one = {torch::full({1}, value, torch::kInt64)};
+  std::vector<torch::Tensor> one = {impl_->to_group(torch::full({1}, value, torch::kInt64))};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MAX;
   impl_->group->allreduce(one, o)->wait();
