@@ -15,7 +15,7 @@ MUTANTS=(
   "src/train/trainer.cc|const bool save_now = step % cfg.checkpoint.every == 0 \|\| step == t.max_steps;|const bool save_now = step % cfg.checkpoint.every == 0;|TrainCli.ResumedRunIsBitIdentical|no checkpoint at max_steps unless it is a multiple of checkpoint.every"
   "src/train/checkpoint.cc|  model::load_weights(model, dir / \"model.safetensors\");|  (void)dir;|CheckpointTest|load_checkpoint does not load the weights"
   "src/train/trainer.cc|    optimizer.load_state(c.optimizer_state, (*resume_from / \"optimizer.safetensors\").string());|    (void)c;|TrainCli.ResumedRunIsBitIdentical|resume skips the optimizer state"
-  "src/train/checkpoint.cc|  util::write_file_atomic(run_dir / \"latest\", final_dir.filename().string() + \"\\\\n\");|  (void)final_dir;|CheckpointTest\|TrainCli.Resumed\|TrainCli.Rewinding|`latest` is never written"
+  "src/train/checkpoint.cc|  util::write_file_atomic(run_dir / \"latest\", final_dir.filename().string() + \"\\\\n\");|  (void)final_dir;|CheckpointTest\|TrainCli.Resumed\|TrainCli.Rewinding|the latest pointer is never written"
   "src/data/masking.cc|      if (r < mask_cut) ids[i] = mask_id_;|      if (r < random_cut - mask_cut) ids[i] = mask_id_;|DataMasking|the [MASK] share is the random share (10%, not 80%)"
   "src/data/masking.cc|  if (rng.uniform01() < want - k) ++k;|  (void)want;|DataMasking|the 15% is floored per sequence (fewer tokens chosen)"
   "src/data/loader.cc|  const uint64_t first = static_cast<uint64_t>(batch) * global + static_cast<uint64_t>(options_.rank) * options_.batch_size;|  const uint64_t first = static_cast<uint64_t>(batch) * global;|DataLoader|every rank reads the same rows"
