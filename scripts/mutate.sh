@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 [ -d build ] && [ -x .venv/bin/python ] || { echo "run scripts/setup.sh first" >&2; exit 2; }
 
 # file | exact text (one line, a fixed string) | replacement | ctest regex | what the bug is
+# (Dropping only the loss half of the NaN guard is an equivalent mutant: a non-finite loss always
+# brings non-finite gradients, which the norm half catches; so mutant 9 removes the whole guard.)
 MUTANTS=(
   "src/train/trainer.cc|const bool save_now = step % cfg.checkpoint.every == 0 \|\| step == t.max_steps;|const bool save_now = step % cfg.checkpoint.every == 0;|TrainCli.ResumedRunIsBitIdentical|no checkpoint at max_steps unless it is a multiple of checkpoint.every"
   "src/train/checkpoint.cc|  model::load_weights(model, dir / \"model.safetensors\");|  (void)dir;|CheckpointTest|load_checkpoint does not load the weights"
@@ -20,7 +22,7 @@ MUTANTS=(
   "src/data/masking.cc|  if (rng.uniform01() < want - k) ++k;|  (void)want;|DataMasking|the 15% is floored per sequence (fewer tokens chosen)"
   "src/data/loader.cc|  const uint64_t first = static_cast<uint64_t>(batch) * global + static_cast<uint64_t>(options_.rank) * options_.batch_size;|  const uint64_t first = static_cast<uint64_t>(batch) * global;|DataLoader|every rank reads the same rows"
   "src/train/grad_sync.cc|    b.flat.mul_(inv_world);|    (void)inv_world;|GradientSync\|TrainCli.TwoRanks|gradients summed over the ranks, not averaged"
-  "src/train/train_step.cc|  r.nonfinite = torch::isfinite(r.loss).logical_not();|  r.nonfinite = torch::zeros_like(r.loss, torch::kBool);|TrainStep\|TrainCli.NanGuard|a non-finite loss does not skip the update"
+  "src/train/train_step.cc|  r.nonfinite = r.nonfinite.to(torch::kFloat32);|  r.nonfinite = torch::zeros_like(r.loss);|TrainStep\|TrainCli.NanGuard|the NaN/Inf guard never skips an update"
   "src/util/atomic_file.cc|  if (::rename(tmp.c_str(), path.c_str()) != 0) {|  if (false) {|AtomicFile\|CheckpointTest|an atomic write never renames its temp file into place"
 )
 
