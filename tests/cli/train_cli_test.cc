@@ -484,6 +484,60 @@ TEST_F(TrainCli, TorchrunRestartsAKilledGroupFromTheLatestCheckpoint) {
             slurp_existing(root_ / "dpr-restart/step-0000060/optimizer.safetensors"));
 }
 
+// Ctrl-C mid-run, and SIGKILL after two checkpoints with the newest then damaged: each resumed
+// through bert-train ends bit-identical (weights, optimizer, trainer state) to an uninterrupted run;
+// the damaged checkpoint is skipped with bert-train's warning.
+TEST_F(TrainCli, InterruptedRunsResumeBitIdentical) {
+  const nlohmann::json patch = {{"training", {{"max_steps", 300}}}, {"checkpoint", {{"every", 20}}},
+                                {"runtime", {{"eval_every", 0}, {"log_every", 10}}}};
+  ASSERT_EQ(run(train(config("intr-whole", patch))).code, 0);
+  const fs::path whole = root_ / "intr-whole/step-0000300";
+  auto start = [&](const std::string& name) {
+    const fs::path cfg = config(name, patch), log = root_ / (name + ".log");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return pid;
+  };
+  auto expect_same_as_whole = [&](const std::string& name) {
+    const fs::path ckpt = root_ / name / "step-0000300";
+    EXPECT_EQ(slurp_existing(whole / "model.safetensors"), slurp_existing(ckpt / "model.safetensors")) << name;
+    EXPECT_EQ(slurp_existing(whole / "optimizer.safetensors"), slurp_existing(ckpt / "optimizer.safetensors")) << name;
+    EXPECT_EQ(trainer_state_of(whole), trainer_state_of(ckpt)) << name;
+  };
+
+  // Ctrl-C once training is under way: the step finishes, a checkpoint is saved, exit 130; rerun.
+  const pid_t a = start("intr-sigint");
+  wait_for_training(root_ / "intr-sigint");
+  ::kill(a, SIGINT);
+  ASSERT_EQ(wait_exit(a, 60), 130) << "the run ended before the signal, or did not stop\n" << slurp(root_ / "intr-sigint.log");
+  Result resumed = run(train(config("intr-sigint", patch)));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos) << resumed.output;
+  expect_same_as_whole("intr-sigint");
+
+  // SIGKILL once two checkpoints exist; then damage the newest (a truncated model file).
+  const pid_t b = start("intr-kill");
+  const fs::path dir = root_ / "intr-kill";
+  for (int i = 0; i < 600 && !fs::exists(dir / "step-0000040"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(b, SIGKILL);
+  ASSERT_EQ(wait_exit(b, 10), 128 + SIGKILL);
+  ASSERT_FALSE(fs::exists(dir / "step-0000300")) << "the run ended before the kill";
+  std::string newest = slurp(dir / "latest");
+  ASSERT_FALSE(newest.empty());
+  newest.pop_back();
+  fs::resize_file(dir / newest / "model.safetensors", 100);
+  Result after_kill = run(train(config("intr-kill", patch)));
+  ASSERT_EQ(after_kill.code, 0) << after_kill.output;
+  EXPECT_NE(after_kill.output.find("skipping checkpoint " + (dir / newest).string()), std::string::npos) << after_kill.output;
+  expect_same_as_whole("intr-kill");
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;

@@ -175,6 +175,22 @@ TEST_P(Oracle, EncodeMatchesBertTokenizerFastOnEveryLine) {
     if (got != expected[i] && bad++ < 3) ADD_FAILURE() << "line " << i + 1 << ": got [" << got << "] want [" << expected[i] << "]";
   }
   EXPECT_EQ(bad, 0u) << "lines differing from BertTokenizerFast";
+#ifdef BERT_VOCAB_BIN
+  // The same through the binary, which reads the saved vocabulary (Vocab::load: the mode from
+  // tokenizer_config.json).
+  const std::string cmd = std::string(BERT_VOCAB_BIN) + " encode --vocab '" + dir.string() + "' --ids < '" + kText +
+                          "' > '" + (dir / "bin_ids.txt").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const auto from_binary = lines_of(dir / "bin_ids.txt");
+  ASSERT_EQ(from_binary.size(), expected.size());
+  size_t bad_binary = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (from_binary[i] != expected[i] && bad_binary++ < 3) {
+      ADD_FAILURE() << "bert-vocab encode, line " << i + 1 << ": got [" << from_binary[i] << "] want [" << expected[i] << "]";
+    }
+  }
+  EXPECT_EQ(bad_binary, 0u) << "lines where bert-vocab encode differs from BertTokenizerFast";
+#endif
   EXPECT_GT(unk, 0u);  // the test text must exercise [UNK] (too-long words, dropped characters)
   EXPECT_GT(tokens, 20000u);
   fs::remove_all(dir);
