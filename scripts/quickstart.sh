@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on a fresh machine: set up, build the real corpus (KJV Bible + Jane
 # Austen, from Debian packages), learn a WordPiece vocabulary, pre-train bert-mini for 400 steps
-# on CPU (bf16 where the CPU has it, else fp32: ~3 min and ~7 min on 2 cores), evaluate on held-out text, show fill-mask predictions and plot the loss curve.
+# on CPU (bf16 where the CPU has it, else fp32: about 3.5 and 7.5 min on 2 cores), evaluate on
+# held-out text, show fill-mask predictions and plot the loss curve.
 #   scripts/quickstart.sh                 # everything
 #   QUICKSTART_STEPS=200 scripts/quickstart.sh   # a shorter run
 set -euo pipefail

@@ -84,10 +84,10 @@ HostBatch BatchMaker::make(uint64_t epoch, int64_t batch) const {
 Loader::Loader(std::shared_ptr<const Dataset> dataset, const LoaderOptions& options, const MaskingOptions& masking)
     : maker_(std::move(dataset), options, masking, /*shuffle=*/true) {
   if (maker_.batches_in_epoch(0) == 0) {
-    throw util::input_error("the data has " + std::to_string(maker_.dataset().stats().sequences) +
-                            " sequences, fewer than one batch of batch_size " + std::to_string(options.batch_size) +
-                            " x world_size " + std::to_string(options.world_size) +
-                            "; use more data or a smaller batch");
+    throw util::usage_error("the data has " + std::to_string(maker_.dataset().stats().sequences) +
+                            " sequences, fewer than one global batch of training.batch_size " +
+                            std::to_string(options.batch_size) + " x world size " + std::to_string(options.world_size) +
+                            "; use more data, a smaller training.batch_size or fewer processes");
   }
   start_worker();
 }

@@ -115,10 +115,13 @@ std::unique_ptr<Distributed> Distributed::connect(const DistEnv& env, const std:
   try {
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
   } catch (const std::exception& e) {
-    throw util::runtime_error("rank " + std::to_string(env.rank) + ": cannot " +
-                              (o.isServer ? "host" : "reach") + " the rendezvous store at " + env.master_addr + ":" +
-                              std::to_string(env.master_port) + " (" + e.what() +
-                              "); check MASTER_ADDR/MASTER_PORT and that the port is free");
+    const std::string what = "rank " + std::to_string(env.rank) + ": cannot " + (o.isServer ? "host" : "reach") +
+                             " the rendezvous store at " + env.master_addr + ":" + std::to_string(env.master_port) +
+                             " (" + e.what() + "); ";
+    // Hosting fails on a port in use (a usage problem: pick another MASTER_PORT); reaching fails
+    // when rank 0 is not up within the timeout.
+    if (o.isServer) throw util::usage_error(what + "the port is in use or not allowed: set MASTER_PORT to a free port");
+    throw util::runtime_error(what + "check MASTER_ADDR/MASTER_PORT and that rank 0 is running");
   }
   // A fresh key space per restart of a torchrun worker group.
   auto store = c10::make_intrusive<c10d::PrefixStore>("bert/" + std::to_string(env.restart_count), impl->store);
@@ -167,6 +170,7 @@ namespace {
 class GlooPending final : public Distributed::Pending {
  public:
   GlooPending(c10::intrusive_ptr<c10d::Work> work, int rank) : work_(std::move(work)), rank_(rank) {}
+  bool done() override { return work_->isCompleted(); }
   void wait() override {
     try {
       work_->wait();

@@ -50,6 +50,7 @@ class Distributed {
    public:
     virtual ~Pending() = default;
     virtual void wait() = 0;  // throws Error(kRuntime) when a rank failed or timed out
+    virtual bool done() = 0;  // finished already (does not wait)
   };
   // Starts summing `t` over the ranks in place (c10d runs it on its own thread); the result is in
   // `t` once the returned handle's wait() returns. Every rank must start the same sums in the same order.

@@ -144,6 +144,9 @@ GradSyncStats GradientSync::finish() {
   s.armed = false;
   GradSyncStats stats;
   stats.started_in_backward = s.started_in_backward;
+  for (size_t i = 0; i < s.next; ++i) {
+    if (s.buckets[i].pending->done()) stats.bytes_done_in_backward += static_cast<int64_t>(s.buckets[i].flat.nbytes());
+  }
   while (s.next < s.buckets.size()) s.start(s.next++);
   torch::NoGradGuard no_grad;
   const double inv_world = 1.0 / static_cast<double>(s.dist->world_size());

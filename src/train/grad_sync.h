@@ -21,6 +21,8 @@ struct GradSyncStats {
   int64_t bytes = 0;             // gradient bytes reduced (per rank)
   int buckets = 0;               // all-reduces issued
   int started_in_backward = 0;   // of them, started before the backward returned
+  int64_t bytes_done_in_backward = 0;  // of `bytes`, reduced completely before the backward returned:
+                                       // the communication the backward hid
   double exposed_ms = 0.0;       // time finish() waited: the communication the backward did not hide
 };
 

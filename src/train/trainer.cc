@@ -437,6 +437,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
         const double n = static_cast<double>(window.steps);
         j["allreduce_mb_per_step"] = static_cast<double>(window.sync.bytes) / n / 1e6;
         j["allreduce_exposed_ms_per_step"] = window.sync.exposed_ms / n;
+        j["allreduce_hidden_share"] =
+            static_cast<double>(window.sync.bytes_done_in_backward) / std::max(1.0, static_cast<double>(window.sync.bytes));
         j["allreduce_buckets_started_in_backward"] =
             static_cast<double>(window.sync.started_in_backward) / std::max(1.0, static_cast<double>(window.sync.buckets));
       }
@@ -480,6 +482,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
       window.sync.bytes += result.sync.bytes;
       window.sync.buckets += result.sync.buckets;
       window.sync.started_in_backward += result.sync.started_in_backward;
+      window.sync.bytes_done_in_backward += result.sync.bytes_done_in_backward;
       window.sync.exposed_ms += result.sync.exposed_ms;
       tally.add(std::move(result));
     }

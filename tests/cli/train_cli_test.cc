@@ -1,6 +1,8 @@
 // End to end through the real binaries: bert-vocab build -> bert-train (checkpoints, resume,
 // signals, NaN guard, bad input) on a slice of the real corpus.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmath>
 #include <algorithm>
 #include <vector>
@@ -349,6 +351,25 @@ TEST_F(TrainCli, DistributedBadInputIsAClearUsageError) {
   EXPECT_NE(alone.output.find("rank(s) 1 of 2 did not arrive within runtime.dist_timeout_s = 3 s"), std::string::npos)
       << alone.output;
   EXPECT_FALSE(fs::exists(root_ / "dp-bad"));
+  // A port in use: rank 0 cannot host the store; exit 2 before anything is written.
+  const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(test_port(12)));
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << "test port taken";
+  ASSERT_EQ(::listen(busy, 1), 0);
+  Result in_use = run(rank_env(0, 2, test_port(12)) + cmd + " --set runtime.dist_timeout_s=3");
+  ::close(busy);
+  EXPECT_EQ(in_use.code, 2) << in_use.output;
+  EXPECT_NE(in_use.output.find("set MASTER_PORT to a free port"), std::string::npos) << in_use.output;
+  EXPECT_FALSE(fs::exists(root_ / "dp-bad"));
+  // An epoch smaller than the global batch: every rank stops with exit 2 naming training.batch_size.
+  nlohmann::json huge = data_parallel_patch(100000);
+  Result small = run(two_ranks(train(config("dp-small", huge)), test_port(13)));
+  EXPECT_EQ(small.code, 2) << small.output;
+  EXPECT_NE(small.output.find("fewer than one global batch of training.batch_size 100000 x world size 2"),
+            std::string::npos) << small.output;
 }
 
 TEST_F(TrainCli, TorchrunLaunchesTheRanks) {

@@ -110,8 +110,10 @@ void expect_mean_of_ranks(int micro, bool overlap, int port) {
       // every bucket but that one starts inside the backward.
       EXPECT_EQ(r0.stats[s].started_in_backward, r0.stats[s].buckets - 1);
     }
+    EXPECT_LE(r0.stats[s].bytes_done_in_backward, r0.stats[s].bytes);
     if (!overlap) {
       EXPECT_EQ(r0.stats[s].started_in_backward, 0);
+      EXPECT_EQ(r0.stats[s].bytes_done_in_backward, 0);
     }
   }
 }
