@@ -3,7 +3,8 @@
 # the CUDA model test, a training step under CUDA's sync debug mode ("error"), bf16 and fp16 training of
 # bert-small and bert-base (tokens/s, MFU against the GPU's measured bf16 matmul peak, peak GPU memory),
 # the attention backends (speed, and loss against the math backend), a resume on the GPU, bert-eval and
-# fill-mask on the GPU checkpoint. One table at the end; exit 1 if any part failed.
+# fill-mask on the GPU checkpoint, 2 data-parallel processes over Gloo on the one GPU. One table at
+# the end; exit 1 if any part failed.
 #
 # The GPU machine has torch 2.11 + CUDA but no network and none of the Debian -dev packages, so the
 # binaries travel in a bundle made here; build-gpu/ (ignored by git) must travel with the run:
@@ -73,14 +74,14 @@ LOGS=$B/logs; mkdir -p $LOGS
 # train NAME MODEL PRECISION STEPS [--set ...]: a run in $B/runs/NAME; output in $LOGS/NAME.log
 train() {
   local name=$1 model=$2 precision=$3 steps=$4; shift 4
-  rm -rf "$B/runs/$name"
+  [ -n "${KEEP_RUN:-}" ] || rm -rf "$B/runs/$name"
   $B/bin/bert-train --config configs/$model.json --device $DEVICE \
     --set data.train_files="[\"$B/data/train.txt\"]" --set data.valid_files="[\"$B/data/valid.txt\"]" \
     --set data.vocab_dir=$B/vocab --set checkpoint.dir=$B/runs/$name --set training.max_steps=$steps \
     --set training.batch_size=$BATCH --set training.grad_accum_steps=1 --set training.precision=$precision \
     --set training.warmup_steps=$((steps / 10)) --set runtime.log_every=$(( steps >= 40 ? steps / 4 : 1 )) \
     --set runtime.eval_every=0 --set runtime.eval_max_batches=4 --set checkpoint.every=$steps "$@" \
-    > $LOGS/$name.log 2>&1
+    > "$LOGS/${LOG_NAME:-$name}.log" 2>&1
 }
 # figures RUN MODEL: "tok/s, MFU, peak memory" from metrics.jsonl (warm-up window skipped) and the memory trace
 figures() {
@@ -132,7 +133,7 @@ for backend in math auto flash efficient cudnn; do
     kernel=$(grep -m1 -o 'attention: [^;]*' $LOGS/attn-$backend.log)
     diff=$($PY -c "print(f'{abs($loss - ${MATH_LOSS:-$loss}) / ${MATH_LOSS:-$loss} * 100:.2f}')")
     ok=$($PY -c "print('ok' if $diff < 2.0 else 'LOSS DIFFERS')")
-    row "attention $backend" "$ok" "$kernel; $(figures attn-$backend $SMALL | cut -d, -f1); loss $loss ($diff% from math)"
+    row "attention $backend" "$ok" "$kernel; $(figures attn-$backend $SMALL | sed "s/, MFU.*//"); loss $loss ($diff% from math)"
   else row "attention $backend" FAILED "$(grep -m1 -iE 'error|kernel' $LOGS/attn-$backend.log)"; fi
 done
 
@@ -151,8 +152,25 @@ if $B/bin/bert-eval fill-mask --checkpoint $B/runs/whole --device $DEVICE "And G
   row "fill-mask" ok "$(grep -m1 -E '^ +1 ' $LOGS/fill.log | tr -s ' ')"
 else row "fill-mask" FAILED "$(tail -1 $LOGS/fill.log)"; fi
 
-# 7. Data-parallel over Gloo with CUDA tensors: needs issue 14 (bert-train as a c10d worker).
-row "2 processes over Gloo" skipped "bert-train is one process until issue 14 lands"
+# 7. Data-parallel: 2 processes on the one device over Gloo (CUDA gradients reduced through host
+# memory, overlapped with the backward): both exit 0 and rank 0 logs the global figures.
+ND=$(( DRY == 1 ? 4 : 40 ))
+PORT=$((29000 + RANDOM % 1000))
+rm -rf $B/runs/dp
+for r in 0 1; do
+  RANK=$r WORLD_SIZE=2 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$PORT KEEP_RUN=1 \
+    LOG_NAME=dp-rank$r train dp $SMALL bf16 $ND --set runtime.backend=gloo --set runtime.dist_timeout_s=120 &
+  DP_PID[$r]=$!
+done
+wait ${DP_PID[0]}; rc0=$?; wait ${DP_PID[1]}; rc1=$?
+if [ $rc0 = 0 ] && [ $rc1 = 0 ] && grep -q "data-parallel: 2 processes" $LOGS/dp-rank0.log; then
+  sync_figures=$($PY -c "
+import json
+rows = [json.loads(l) for l in open('$B/runs/dp/metrics.jsonl') if '\"train\"' in l]
+r = rows[-1]
+print(f\"all-reduce {r.get('allreduce_mb_per_step', 0):.0f} MB/step, {r.get('allreduce_exposed_ms_per_step', 0):.1f} ms exposed, {100 * r.get('allreduce_hidden_share', 0):.0f}% hidden\")")
+  row "2 processes over Gloo" ok "$(figures dp $SMALL | sed "s/, MFU.*//"); $sync_figures"
+else row "2 processes over Gloo" FAILED "exit $rc0/$rc1: $(tail -1 $LOGS/dp-rank0.log) | $(tail -1 $LOGS/dp-rank1.log)"; fi
 
 echo
 printf '%-38s %-12s %s\n' part result figures
