@@ -128,11 +128,10 @@ TEST(GradientSync, WithoutOverlapEverythingStartsAfterTheBackward) { expect_mean
 
 TEST(GradientSync, FinishWithoutArmIsAnError) {
   RankResult r0, r1;
-  // (a world of one needs no process group for this check: connect two ranks and misuse on both)
-  std::thread t1([&] {
+  auto misuse = [](int rank, RankResult& out) {  // both ranks connect, then call finish() unarmed
     try {
       DistEnv env;
-      env.rank = 1;
+      env.rank = rank;
       env.world_size = 2;
       env.master_addr = "127.0.0.1";
       env.master_port = port(3);
@@ -141,21 +140,11 @@ TEST(GradientSync, FinishWithoutArmIsAnError) {
       GradientSync sync(*dist, net.parameters());
       sync.finish();
     } catch (const std::exception& e) {
-      r1.error = e.what();
+      out.error = e.what();
     }
-  });
-  try {
-    DistEnv env;
-    env.world_size = 2;
-    env.master_addr = "127.0.0.1";
-    env.master_port = port(3);
-    auto dist = Distributed::connect(env, "gloo", std::chrono::seconds(30), torch::kCPU);
-    Net net;
-    GradientSync sync(*dist, net.parameters());
-    sync.finish();
-  } catch (const std::exception& e) {
-    r0.error = e.what();
-  }
+  };
+  std::thread t1([&] { misuse(1, r1); });
+  misuse(0, r0);
   t1.join();
   EXPECT_NE(r0.error.find("without arm"), std::string::npos) << r0.error;
   EXPECT_NE(r1.error.find("without arm"), std::string::npos) << r1.error;
