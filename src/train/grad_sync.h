@@ -24,6 +24,14 @@ struct GradSyncStats {
   int64_t bytes_done_in_backward = 0;  // of `bytes`, reduced completely before the backward returned:
                                        // the communication the backward hid
   double exposed_ms = 0.0;       // time finish() waited: the communication the backward did not hide
+  GradSyncStats& operator+=(const GradSyncStats& o) {
+    bytes += o.bytes;
+    buckets += o.buckets;
+    started_in_backward += o.started_in_backward;
+    bytes_done_in_backward += o.bytes_done_in_backward;
+    exposed_ms += o.exposed_ms;
+    return *this;
+  }
 };
 
 class GradientSync {

@@ -479,12 +479,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     {
       SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
       StepResult result = train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts[1]);
-      window.sync.bytes += result.sync.bytes;
-      window.sync.buckets += result.sync.buckets;
-      window.sync.started_in_backward += result.sync.started_in_backward;
-      window.sync.bytes_done_in_backward += result.sync.bytes_done_in_backward;
-      window.sync.exposed_ms += result.sync.exposed_ms;
-      tally.add(std::move(result));
+      window.sync += result.sync;
+      tally.add(result);
     }
     ++step;
     window.steps += 1;
