@@ -559,6 +559,34 @@ TEST_F(TrainCli, InterruptedRunsResumeBitIdentical) {
   expect_same_as_whole("intr-kill");
 }
 
+// A token cache damaged after it was written (bytes flipped inside the shard, size unchanged) is
+// noticed by bert-train (checksum), rebuilt with a warning, and the run goes on to the same weights.
+TEST_F(TrainCli, CorruptedTokenCacheIsRebuiltByBertTrain) {
+  ASSERT_EQ(run(train(config("cache-a"))).code, 0);
+  fs::path shard;
+  for (const auto& e : fs::recursive_directory_iterator(root_ / "cache-a" / "cache")) {
+    if (e.path().filename() == "shard-00000.bin" && e.path().parent_path().filename().string().rfind("train.txt", 0) == 0) {
+      shard = e.path();
+    }
+  }
+  ASSERT_FALSE(shard.empty());
+  {
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(shard) / 2));
+    f.write("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+  }
+  fs::remove_all(root_ / "cache-b");
+  fs::create_directories(root_ / "cache-b");
+  fs::copy(root_ / "cache-a" / "cache", root_ / "cache-b" / "cache", fs::copy_options::recursive);
+  Result r = run(train(config("cache-b")));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("cached token shards for " + (root_ / "train.txt").string() + " are damaged, rebuilding them"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("payload checksum mismatch"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp_existing(root_ / "cache-a/step-0000006/model.safetensors"),
+            slurp_existing(root_ / "cache-b/step-0000006/model.safetensors"));
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;
@@ -569,7 +597,8 @@ TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   std::ofstream(bad_json) << "{\n  \"data\": {,}\n}\n";
   std::vector<Case> cases = {
       {"missing config", "--config /nonexistent.json", 2, "does not exist"},
-      {"invalid json", "--config " + bad_json.string(), 2, bad_json.string() + ":2:"},
+      {"invalid json", "--config " + bad_json.string(), 2, bad_json.string() + ":2:12: invalid JSON"},
+      {"wrong type", "--config " + config("w", {{"training", {{"lr", "fast"}}}}).string(), 2, "training.lr"},
       {"unknown key", "--config " + config("k", {{"training", {{"lrate", 1}}}}).string(), 2, "did you mean \"lr\""},
       {"heads", "--config " + config("h", {{"model", {{"num_heads", 3}}}}).string(), 2, "not divisible"},
       {"seq len", "--config " + config("s", {{"data", {{"max_seq_len", 128}}}}).string(), 2, "max_position_embeddings"},
