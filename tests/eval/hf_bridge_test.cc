@@ -39,12 +39,13 @@ class HfBridgeTest : public ::testing::Test {
   }
   fs::path dir_;
   std::shared_ptr<const wordpiece::Vocab> vocab_;
+
+  // `ckpt` loads in transformers (BertForPreTraining, BertForMaskedLM, AutoTokenizer) with the logits,
+  // tokens and fill-mask predictions of this project's model.
+  void expect_loads_in_transformers(const fs::path& ckpt);
 };
 
-TEST_F(HfBridgeTest, OurCheckpointLoadsInTransformersWithTheSameLogitsTokensAndFillMask) {
-  auto m = perturbed_model(vocab_->size(), 31);
-  const fs::path ckpt = save_tiny_checkpoint(dir_ / "run", m, *vocab_, 3);
-
+void HfBridgeTest::expect_loads_in_transformers(const fs::path& ckpt) {
   // A padded batch with both segments; logits of the C++ model.
   torch::Tensor ids = torch::randint(5, vocab_->size(), {3, 14}, torch::kInt64);  // [B, T]
   ids.select(1, 0).fill_(vocab_->cls_id());
@@ -76,6 +77,32 @@ TEST_F(HfBridgeTest, OurCheckpointLoadsInTransformersWithTheSameLogitsTokensAndF
   util::write_file_atomic(dir_ / "cpp_fill_mask.json", fills.dump());
 
   EXPECT_EQ(oracle("check-checkpoint " + quote(dir_.string()) + " " + quote(ckpt.string())), 0);
+}
+
+TEST_F(HfBridgeTest, OurCheckpointLoadsInTransformersWithTheSameLogitsTokensAndFillMask) {
+  auto m = perturbed_model(vocab_->size(), 31);
+  expect_loads_in_transformers(save_tiny_checkpoint(dir_ / "run", m, *vocab_, 3));
+}
+
+// What bert-train itself writes, trained in fp32 and in bf16, loads in transformers the same way.
+TEST_F(HfBridgeTest, BertTrainCheckpointsLoadInTransformersFp32AndBf16) {
+  write_corpus(dir_ / "train.txt", 30, 5);
+  for (const std::string precision : {"fp32", "bf16"}) {
+    SCOPED_TRACE(precision);
+    const fs::path run_dir = dir_ / ("trained-" + precision);
+    nlohmann::json cfg = {
+        {"model", {{"hidden_size", 32}, {"num_layers", 2}, {"num_heads", 4}, {"intermediate_size", 37},
+                   {"max_position_embeddings", 64}}},
+        {"data", {{"train_files", {(dir_ / "train.txt").string()}}, {"vocab_dir", dir_.string()}, {"max_seq_len", 32}}},
+        {"training", {{"batch_size", 4}, {"max_steps", 3}, {"lr", 1e-2}, {"warmup_steps", 0}, {"precision", precision}}},
+        {"checkpoint", {{"dir", run_dir.string()}, {"every", 3}}},
+        {"runtime", {{"device", "cpu"}, {"log_every", 1}}}};
+    util::write_file_atomic(dir_ / "trained.json", cfg.dump(2));
+    std::string out, err;
+    ASSERT_EQ(run(quote(binary("bert-train")) + " --config " + quote((dir_ / "trained.json").string()), &out, &err), 0)
+        << err;
+    expect_loads_in_transformers(run_dir / "step-0000003");
+  }
 }
 
 TEST_F(HfBridgeTest, TransformersDirLoadsHereRoundTripsBitExactAndInitialisesTraining) {
