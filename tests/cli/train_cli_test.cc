@@ -587,6 +587,57 @@ TEST_F(TrainCli, CorruptedTokenCacheIsRebuiltByBertTrain) {
             slurp_existing(root_ / "cache-b/step-0000006/model.safetensors"));
 }
 
+// The two crash points of a save, left on disk as a crash leaves them: between the two renames of a
+// re-save (the old checkpoint moved aside as .old-PID, the new one not yet in place) and before the
+// first (an incomplete .tmp-PID dir). bert-train restores the first, removes the second, and resumes.
+TEST_F(TrainCli, ACrashInsideASaveLeavesAResumableRun) {
+  ASSERT_EQ(run(train(config("midsave", {{"training", {{"max_steps", 6}}}}))).code, 0);
+  const fs::path dir = root_ / "midsave";
+  const std::string model_bytes = slurp_existing(dir / "step-0000006/model.safetensors");
+  fs::rename(dir / "step-0000006", dir / "step-0000006.old-4242");
+  fs::create_directories(dir / "step-0000009.tmp-4243");
+  std::ofstream(dir / "step-0000009.tmp-4243" / "model.safetensors") << "half a file";
+  Result r = run(train(config("midsave", {{"training", {{"max_steps", 9}}}})));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("restored " + (dir / "step-0000006").string() + " from an interrupted save"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("removed the incomplete checkpoint " + (dir / "step-0000009.tmp-4243").string()),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + (dir / "step-0000006").string()), std::string::npos) << r.output;
+  EXPECT_EQ(slurp_existing(dir / "step-0000006/model.safetensors"), model_bytes);
+  EXPECT_TRUE(verify_manifest_exists(dir / "step-0000009"));
+  EXPECT_FALSE(fs::exists(dir / "step-0000009.tmp-4243"));
+  EXPECT_FALSE(fs::exists(dir / "step-0000006.old-4242"));
+}
+
+// A second Ctrl-C while the first is still finishing its step: bert-train stops at once (killed by
+// the signal, not exit 130 after a save). Steps here take about half a second, so the second signal,
+// 20 ms after the first, lands inside the step the first one lets finish.
+TEST_F(TrainCli, ASecondSignalStopsAtOnce) {
+  const fs::path cfg = config("sigint2", {{"model", {{"hidden_size", 256}, {"num_layers", 4}, {"num_heads", 4},
+                                                     {"intermediate_size", 1024}}},
+                                          {"training", {{"max_steps", 100000}, {"batch_size", 128}}},
+                                          {"checkpoint", {{"every", 100000}}}, {"runtime", {{"eval_every", 0}}}});
+  const fs::path log = root_ / "sigint2.log";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  wait_for_training(root_ / "sigint2");
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT)
+      << "exited " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << "\n" << slurp(log);
+  EXPECT_FALSE(fs::exists(root_ / "sigint2" / "latest")) << "a checkpoint was saved after the second signal";
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;
