@@ -16,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "train/device.h"
 #include "train/distributed.h"
+#include "util/dir_lock.h"
 #include "train/loss_scaler.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -219,8 +220,12 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     dist = Distributed::connect(dist_env, cfg.runtime.backend, std::chrono::seconds(cfg.runtime.dist_timeout_s), device);
   }
   const fs::path run_dir = cfg.checkpoint.dir;
+  // One writer per run dir: a second bert-train on it (same config started twice) stops here, before
+  // it logs into the first one's train.log or cleans up the first one's save in progress.
+  std::optional<util::DirLock> run_lock;
   if (writer) {
     prepare_run_dir(run_dir);
+    run_lock.emplace(util::DirLock::acquire(run_dir, "bert-train"));
     util::add_log_file(run_dir / "train.log");
     clean_stale_temporaries(run_dir);
   }

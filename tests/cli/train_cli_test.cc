@@ -638,6 +638,37 @@ TEST_F(TrainCli, ASecondSignalStopsAtOnce) {
   EXPECT_FALSE(fs::exists(root_ / "sigint2" / "latest")) << "a checkpoint was saved after the second signal";
 }
 
+// The same config started twice: the second bert-train refuses at once (exit 2) naming the first,
+// writes nothing into its run dir, and the first goes on and stops cleanly.
+TEST_F(TrainCli, ASecondTrainerOnTheSameRunDirIsRefused) {
+  const fs::path cfg = config("twice", {{"training", {{"max_steps", 100000}}}, {"checkpoint", {{"every", 100000}}}});
+  const fs::path log = root_ / "twice.log";
+  const pid_t first = ::fork();
+  if (first == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  wait_for_training(root_ / "twice");
+  const std::string train_log_before = slurp(root_ / "twice" / "train.log");
+  Result second = run(train(cfg));
+  EXPECT_EQ(second.code, 2) << second.output;
+  EXPECT_NE(second.output.find((root_ / "twice").string() + " is in use by another process (bert-train pid " +
+                               std::to_string(first) + " on "),
+            std::string::npos) << second.output;
+  const std::string train_log_after = slurp(root_ / "twice" / "train.log");
+  EXPECT_EQ(train_log_after.find("in use by another process"), std::string::npos) << "the refusal went into the first run's log";
+  EXPECT_GE(train_log_after.size(), train_log_before.size());
+  ::kill(first, SIGINT);
+  EXPECT_EQ(wait_exit(first, 60), 130) << slurp(log);
+  // Once the first has stopped, the dir is free again: a rerun resumes.
+  Result again = run(train(cfg, "--stop-after 1"));
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("resumed from"), std::string::npos) << again.output;
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;
