@@ -138,6 +138,28 @@ bool verify_manifest_exists(const fs::path& checkpoint) { return fs::exists(chec
 // A port per test process (ctest runs test cases in parallel processes).
 int test_port(int offset) { return 20000 + static_cast<int>(::getpid() % 20000) + offset; }
 
+// Starts `argv` in the background with stdout and stderr to `log` and `env` added to the
+// environment; returns its pid.
+pid_t spawn_logged(const fs::path& log, const std::vector<std::string>& argv,
+                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// bert-train --config `cfg` in the background, output to `log`.
+pid_t start_train(const fs::path& cfg, const fs::path& log) { return spawn_logged(log, {BERT_TRAIN_BIN, "--config", cfg.string()}); }
+
 class TrainCli : public ::testing::Test {
  protected:
   static fs::path root_;
@@ -238,14 +260,7 @@ TEST_F(TrainCli, ResumedRunIsBitIdenticalToUninterrupted) {
 TEST_F(TrainCli, SigintFinishesTheStepSavesAndExits130) {
   fs::path cfg = config("sigint", {{"training", {{"max_steps", 100000}}}, {"checkpoint", {{"every", 100000}}}});
   fs::path log = root_ / "sigint.log";
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = start_train(cfg, log);
   // Wait until training is under way (a metrics row exists), then interrupt.
   fs::path metrics = root_ / "sigint" / "metrics.jsonl";
   for (int i = 0; i < 600 && !(fs::exists(metrics) && fs::file_size(metrics) > 0); ++i) {
@@ -385,22 +400,10 @@ TEST_F(TrainCli, TorchrunLaunchesTheRanks) {
 
 // Starts rank `rank` of 2 in the background (output to `log`); returns its pid.
 pid_t start_rank(int rank, int port, const fs::path& cfg, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    const std::string r = std::to_string(rank), p = std::to_string(port);
-    ::setenv("RANK", r.c_str(), 1);
-    ::setenv("LOCAL_RANK", r.c_str(), 1);
-    ::setenv("WORLD_SIZE", "2", 1);
-    ::setenv("LOCAL_WORLD_SIZE", "2", 1);
-    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
-    ::setenv("MASTER_PORT", p.c_str(), 1);
-    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
+  const std::string r = std::to_string(rank);
+  return spawn_logged(log, {BERT_TRAIN_BIN, "--config", cfg.string()},
+                      {{"RANK", r}, {"LOCAL_RANK", r}, {"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "2"},
+                       {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
 }
 
 // Waits for `pid` at most `seconds`; returns its exit code (128 + signal if killed), -1 on a timeout.
@@ -475,16 +478,8 @@ TEST_F(TrainCli, TorchrunRestartsAKilledGroupFromTheLatestCheckpoint) {
   ASSERT_EQ(run(two_ranks(train(config("dpr-straight", patch)), test_port(10))).code, 0);
 
   const fs::path cfg = config("dpr-restart", patch), log = root_ / "dpr-restart.log";
-  const pid_t agent = ::fork();
-  if (agent == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    const std::string port = std::to_string(test_port(11));
-    ::execl(torchrun.c_str(), torchrun.c_str(), "--nproc-per-node", "2", "--max-restarts", "1", "--master-port",
-            port.c_str(), "--no-python", BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t agent = spawn_logged(log, {torchrun.string(), "--nproc-per-node", "2", "--max-restarts", "1", "--master-port",
+                                         std::to_string(test_port(11)), "--no-python", BERT_TRAIN_BIN, "--config", cfg.string()});
   wait_for_training(root_ / "dpr-restart");
   for (int i = 0; i < 300 && !fs::exists(root_ / "dpr-restart" / "latest"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -514,16 +509,7 @@ TEST_F(TrainCli, InterruptedRunsResumeBitIdentical) {
   ASSERT_EQ(run(train(config("intr-whole", patch))).code, 0);
   const fs::path whole = root_ / "intr-whole/step-0000300";
   auto start = [&](const std::string& name) {
-    const fs::path cfg = config(name, patch), log = root_ / (name + ".log");
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    return pid;
+    return start_train(config(name, patch), root_ / (name + ".log"));
   };
   auto expect_same_as_whole = [&](const std::string& name) {
     const fs::path ckpt = root_ / name / "step-0000300";
@@ -619,14 +605,7 @@ TEST_F(TrainCli, ASecondSignalStopsAtOnce) {
                                           {"training", {{"max_steps", 100000}, {"batch_size", 128}}},
                                           {"checkpoint", {{"every", 100000}}}, {"runtime", {{"eval_every", 0}}}});
   const fs::path log = root_ / "sigint2.log";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = start_train(cfg, log);
   wait_for_training(root_ / "sigint2");
   ::kill(pid, SIGINT);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -643,14 +622,7 @@ TEST_F(TrainCli, ASecondSignalStopsAtOnce) {
 TEST_F(TrainCli, ASecondTrainerOnTheSameRunDirIsRefused) {
   const fs::path cfg = config("twice", {{"training", {{"max_steps", 100000}}}, {"checkpoint", {{"every", 100000}}}});
   const fs::path log = root_ / "twice.log";
-  const pid_t first = ::fork();
-  if (first == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(BERT_TRAIN_BIN, BERT_TRAIN_BIN, "--config", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t first = start_train(cfg, log);
   wait_for_training(root_ / "twice");
   const std::string train_log_before = slurp(root_ / "twice" / "train.log");
   Result second = run(train(cfg));
