@@ -34,6 +34,7 @@ Dataset::Dataset(ShardList shards, std::shared_ptr<const wordpiece::Vocab> vocab
                  uint64_t seed)
     : shards_(std::move(shards)), vocab_(std::move(vocab)), options_(std::move(options)), seed_(seed) {
   options_.validate();
+  vocab_->require_sequence_tokens("sequence building");
   uint64_t h = util::derive_seed(seed_, options_.packing, static_cast<uint64_t>(options_.max_seq_len),
                                  options_.cross_documents, static_cast<uint64_t>(options_.short_seq_prob * 1e9));
   h = util::mix64(h ^ vocab_->fingerprint());

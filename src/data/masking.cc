@@ -30,6 +30,7 @@ void validate(const MaskingOptions& o) {
 Masker::Masker(const wordpiece::Vocab& vocab, const MaskingOptions& options)
     : options_(options), mask_id_(vocab.mask_id()) {
   validate(options_);
+  vocab.require_sequence_tokens("masking");
   special_.resize(static_cast<size_t>(vocab.size()));
   continuation_.resize(static_cast<size_t>(vocab.size()));
   for (int32_t id = 0; id < vocab.size(); ++id) {

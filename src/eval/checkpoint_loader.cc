@@ -121,6 +121,7 @@ LoadedModel load_model(const fs::path& path, const torch::Device& device) {
   model::BertConfig config =
       model::BertConfig::from_hf_json(util::parse_json_file(config_file, util::ErrorKind::kInput), config_file.string());
   out.vocab = std::make_shared<const wordpiece::Vocab>(wordpiece::Vocab::load(out.dir));
+  out.vocab->require_sequence_tokens("bert-eval");
   if (config.vocab_size != out.vocab->size()) {
     throw util::input_error(config_file.string() + " says vocab_size " + std::to_string(config.vocab_size) +
                             " but " + (out.dir / "vocab.txt").string() + " holds " +

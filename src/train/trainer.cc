@@ -247,6 +247,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                                     " is not a usable vocabulary (expected the directory written by "
                                     "`bert-vocab build`): " + e.what());
   }
+  vocab->require_sequence_tokens("bert-train");
   const model::BertConfig model_config = resolve_model_config(cfg, *vocab, source);
 
   const TrainingOptions& t = cfg.training;

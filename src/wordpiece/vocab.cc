@@ -74,7 +74,7 @@ TokenizerConfig config_from_json(const nlohmann::json& j, const std::string& sou
 }  // namespace
 
 Vocab::Vocab(std::vector<std::string> tokens, TokenizerConfig config, const std::string& source)
-    : tokens_(std::move(tokens)), config_(std::move(config)) {
+    : tokens_(std::move(tokens)), config_(std::move(config)), source_(source) {
   if (tokens_.empty()) throw input_error(source + ": the vocabulary is empty; rebuild it with bert-vocab build");
   index_.reserve(tokens_.size() * 2);
   special_.resize(tokens_.size());
@@ -95,22 +95,37 @@ Vocab::Vocab(std::vector<std::string> tokens, TokenizerConfig config, const std:
     continuation_[i] = t.size() > prefix.size() && t.compare(0, prefix.size(), prefix) == 0;
     h = util::mix64(h ^ util::hash_name(t));
   }
-  auto require = [&](const std::string& tok, const char* what) {
+  auto mark = [&](const std::string& tok) {
     int32_t id = this->id(tok);
-    if (id < 0) {
-      throw input_error(source + ": the special token " + tok + " (" + what +
-                        ") is missing; add it to vocab.txt or rebuild the vocabulary");
-    }
-    special_[static_cast<size_t>(id)] = true;
+    if (id >= 0) special_[static_cast<size_t>(id)] = true;
     return id;
   };
-  pad_id_ = require(config_.pad_token, "padding");
-  unk_id_ = require(config_.unk_token, "unknown words");
-  cls_id_ = require(config_.cls_token, "sequence start");
-  sep_id_ = require(config_.sep_token, "separator");
-  mask_id_ = require(config_.mask_token, "masking");
+  unk_id_ = mark(config_.unk_token);
+  if (unk_id_ < 0) {
+    throw input_error(source + ": the unknown-word token " + config_.unk_token +
+                      " is missing; add it to vocab.txt (any line) or rebuild the vocabulary with bert-vocab build");
+  }
+  pad_id_ = mark(config_.pad_token);
+  cls_id_ = mark(config_.cls_token);
+  sep_id_ = mark(config_.sep_token);
+  mask_id_ = mark(config_.mask_token);
   h = util::mix64(h ^ util::hash_name(config_to_json(config_).dump()));
   fingerprint_ = h;
+}
+
+void Vocab::require_sequence_tokens(const std::string& user) const {
+  std::string missing;
+  const std::pair<int32_t, const std::string*> needed[] = {
+      {pad_id_, &config_.pad_token}, {cls_id_, &config_.cls_token}, {sep_id_, &config_.sep_token},
+      {mask_id_, &config_.mask_token}};
+  for (const auto& [id, token] : needed) {
+    if (id < 0) missing += (missing.empty() ? "" : ", ") + *token;
+  }
+  if (missing.empty()) return;
+  throw input_error(source_ + ": " + user + " needs the special tokens [PAD] [CLS] [SEP] [MASK] (sequences are " +
+                    "[CLS] A [SEP], padded and masked) but vocab.txt lacks " + missing +
+                    "; append them as new lines at its end (the other ids stay the same) or rebuild the vocabulary "
+                    "with bert-vocab build. Encoding (bert-vocab encode/stats) needs only the unknown-word token");
 }
 
 int32_t Vocab::id(std::string_view token) const {

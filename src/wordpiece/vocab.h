@@ -29,7 +29,9 @@ struct TokenizerConfig {
 class Vocab {
  public:
   // Builds from tokens in id order. Throws Error(kInput) on duplicates, empty tokens, or a missing
-  // special token named in `config`; `source` names the origin in messages.
+  // unknown token (the one special token encoding needs); `source` names the origin in messages.
+  // [PAD] [CLS] [SEP] [MASK] may be absent (Google's tokenization_test.py vocabulary has no [PAD]):
+  // what builds sequences or masks calls require_sequence_tokens() first.
   Vocab(std::vector<std::string> tokens, TokenizerConfig config, const std::string& source = "vocab");
 
   // Loads DIR/vocab.txt and DIR/tokenizer_config.json (defaults to uncased BERT settings when the
@@ -45,6 +47,12 @@ class Vocab {
   const std::vector<std::string>& tokens() const { return tokens_; }
   const TokenizerConfig& config() const { return config_; }
 
+  // Throws Error(kInput) naming every one of [PAD] [CLS] [SEP] [MASK] (as configured) that
+  // vocab.txt lacks and `user` ("bert-train", "bert-eval", ...), which needs them to build
+  // [CLS] A [SEP] sequences, pad and mask them. Encoding, decoding and stats never need them.
+  void require_sequence_tokens(const std::string& user) const;
+
+  // Ids of the special tokens; -1 for one that vocab.txt lacks (see require_sequence_tokens).
   int32_t pad_id() const { return pad_id_; }
   int32_t unk_id() const { return unk_id_; }
   int32_t cls_id() const { return cls_id_; }
@@ -60,6 +68,7 @@ class Vocab {
  private:
   std::vector<std::string> tokens_;
   TokenizerConfig config_;
+  std::string source_;
   std::unordered_map<std::string, int32_t> index_;
   std::vector<bool> special_;
   std::vector<bool> continuation_;

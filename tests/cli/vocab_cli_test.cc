@@ -196,7 +196,6 @@ TEST_F(VocabCli, FiftyMegabyteSingleLine) {
 TEST_F(VocabCli, MalformedVocabFilesAreRejected) {
   struct Case { std::string content, expect; };
   for (const Case& c : {Case{"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\na\n", "duplicate"},
-                        Case{"[PAD]\n[UNK]\n[CLS]\n[SEP]\na\n", "[MASK]"},
                         Case{"[PAD]\n[CLS]\n[SEP]\n[MASK]\na\n", "[UNK]"}, Case{"", "empty"}}) {
     fs::create_directories(p("bad_vocab"));
     write_file_atomic(p("bad_vocab") + "/vocab.txt", c.content);
@@ -205,6 +204,19 @@ TEST_F(VocabCli, MalformedVocabFilesAreRejected) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("vocab.txt"), std::string::npos) << r.err;
   }
+}
+
+// Issue 12: Google's tokenization_test.py vocabulary has no [PAD] or [MASK]; encoding needs neither.
+TEST_F(VocabCli, EncodesWithGooglesTestVocabularyWhichHasNoPadOrMask) {
+  fs::create_directories(p("google"));
+  write_file_atomic(p("google") + "/vocab.txt", "[UNK]\n[CLS]\n[SEP]\nwant\n##want\n##ed\nwa\nun\nrunn\n##ing\n,\n");
+  const Result r = run("encode --vocab " + p("google"), "UNwant\u00E9d,running\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "un ##want ##ed , runn ##ing\n");
+  const Result ids = run("encode --ids --vocab " + p("google"), "UNwant\u00E9d,running\n");
+  EXPECT_EQ(ids.out, "7 4 5 10 8 9\n");
+  const Result stats = run("stats --vocab " + p("google") + " --input " + kText);
+  EXPECT_EQ(stats.code, 0) << stats.err;
 }
 
 }  // namespace

@@ -26,10 +26,32 @@ TEST(Vocab, RoundTripKeepsTokensAndSettings) {
   fs::remove_all(dir);
 }
 
-TEST(Vocab, RejectsDuplicatesAndMissingSpecials) {
+TEST(Vocab, RejectsDuplicatesAnEmptyListAndAMissingUnknownToken) {
   EXPECT_THROW(Vocab({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "a"}, {}), util::Error);
-  EXPECT_THROW(Vocab({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"}, {}), util::Error);
+  EXPECT_THROW(Vocab({"[PAD]", "[CLS]", "[SEP]", "[MASK]", "a"}, {}), util::Error);
   EXPECT_THROW(Vocab({}, {}), util::Error);
+}
+
+// Only [UNK] is needed to load and encode; sequence building asks for the rest and names what lacks.
+TEST(Vocab, SequenceTokensAreRequiredOnlyByTheirUsers) {
+  const Vocab v({"[UNK]", "[CLS]", "[SEP]", "a"}, {}, "dir/vocab.txt");
+  EXPECT_EQ(v.unk_id(), 0);
+  EXPECT_EQ(v.pad_id(), -1);
+  EXPECT_EQ(v.mask_id(), -1);
+  EXPECT_TRUE(v.is_special(1));
+  try {
+    v.require_sequence_tokens("bert-train");
+    FAIL() << "a vocabulary without [PAD] and [MASK] was accepted for training";
+  } catch (const util::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("dir/vocab.txt: bert-train needs"), std::string::npos) << m;
+    EXPECT_NE(m.find("lacks [PAD], [MASK];"), std::string::npos) << m;
+    EXPECT_EQ(m.find("lacks [PAD], [CLS]"), std::string::npos) << m;
+  }
+  const Vocab full({"[UNK]", "[CLS]", "[SEP]", "a", "[PAD]", "[MASK]"}, {});
+  EXPECT_NO_THROW(full.require_sequence_tokens("bert-train"));
+  EXPECT_EQ(full.pad_id(), 4);
+  EXPECT_EQ(full.mask_id(), 5);
 }
 
 }  // namespace
