@@ -135,15 +135,7 @@ LoadedModel load_model(const fs::path& path, const torch::Device& device) {
   }
   if (out.kind == SourceKind::kCheckpoint) {
     const fs::path state_file = out.dir / "trainer_state.json";
-    nlohmann::json state = util::parse_json_file(state_file, util::ErrorKind::kInput);
-    if (state.value("format_version", 0) != train::kCheckpointFormatVersion) {
-      throw util::input_error(state_file.string() + ": unsupported checkpoint format version " +
-                              state.value("format_version", nlohmann::json(0)).dump());
-    }
-    if (!state.contains("step") || !state["step"].is_number_integer()) {
-      throw util::input_error(state_file.string() + ": \"step\" is missing or not an integer");
-    }
-    out.step = state["step"].get<int64_t>();
+    nlohmann::json state = train::read_trainer_state(out.dir, &out.step);
     out.run_config = read_run_config(state_file, state);
   }
   out.model = model::BertForPreTraining(config);

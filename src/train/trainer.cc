@@ -304,7 +304,12 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   if (resume_from) {
     CheckpointContents c = load_checkpoint(*resume_from, model);
     optimizer.load_state(c.optimizer_state, (*resume_from / "optimizer.safetensors").string());
-    loader.restore(c.trainer_state.at("loader"));
+    if (!c.trainer_state.contains("loader") || !c.trainer_state["loader"].is_object()) {
+      throw util::input_error((*resume_from / "trainer_state.json").string() +
+                              ": \"loader\" (the data cursor) is missing or not an object; resume from another "
+                              "checkpoint or start afresh with --resume never");
+    }
+    loader.restore(c.trainer_state["loader"]);
     step = c.step;
     tokens_seen = c.trainer_state.value("tokens_seen", int64_t{0});
     skipped_steps = c.trainer_state.value("skipped_steps", int64_t{0});

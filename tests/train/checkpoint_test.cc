@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 
+#include "util/atomic_file.h"
 #include "util/error.h"
 
 namespace bert::train {
@@ -126,6 +127,62 @@ TEST_F(CheckpointTest, DiskFullKeepsThePreviousCheckpoint) {
   }
   EXPECT_EQ(verify_checkpoint(first), "");
   EXPECT_EQ(find_latest_checkpoint(run_dir_).value(), first);
+}
+
+// A manifest from elsewhere is data, not code: every malformation is a reason, never an exception.
+TEST_F(CheckpointTest, MalformedManifestsAreReasonsNotExceptions) {
+  model::BertForPreTraining m(tiny_config(), /*init_seed=*/1);
+  const fs::path dir = save_at(3, m);
+  const std::string good = util::read_file(dir / "manifest.json");
+  struct Case { std::string manifest, reason; };
+  for (const Case& c : {
+           Case{"[1,2]", "no file list"},
+           Case{"{\"files\": 7}", "no file list"},
+           Case{"{\"files\": {\"model.safetensors\": 5}}", "lists no config.json"},
+           Case{"not json", "manifest.json"},
+       }) {
+    util::write_file_atomic(dir / "manifest.json", c.manifest);
+    std::string why;
+    ASSERT_NO_THROW(why = verify_checkpoint(dir)) << c.manifest;
+    EXPECT_NE(why.find(c.reason), std::string::npos) << c.manifest << " -> " << why;
+  }
+  nlohmann::json j = nlohmann::json::parse(good);
+  j["files"]["config.json"]["size"] = "12";
+  util::write_file_atomic(dir / "manifest.json", j.dump());
+  EXPECT_NE(verify_checkpoint(dir).find("needs a non-negative integer size and crc32"), std::string::npos);
+  j = nlohmann::json::parse(good);
+  j["files"]["../escape"] = {{"size", 0}, {"crc32", 0}};
+  util::write_file_atomic(dir / "manifest.json", j.dump());
+  EXPECT_NE(verify_checkpoint(dir).find("not a file name"), std::string::npos);
+  util::write_file_atomic(dir / "manifest.json", good);
+  EXPECT_EQ(verify_checkpoint(dir), "");
+}
+
+TEST_F(CheckpointTest, TrainerStateFromANewerFormatOrWithBadFieldsIsRefusedNamingTheFile) {
+  model::BertForPreTraining m(tiny_config(), /*init_seed=*/1);
+  const fs::path dir = save_at(4, m);
+  int64_t step = -1;
+  EXPECT_NO_THROW(read_trainer_state(dir, &step));
+  EXPECT_EQ(step, 4);
+  struct Case { std::string state, fragment; };
+  for (const Case& c : {
+           Case{"{\"format_version\": 2, \"step\": 4}", "written by a newer bert-train"},
+           Case{"{\"format_version\": 0, \"step\": 4}", "unsupported checkpoint format version 0"},
+           Case{"{\"step\": 4}", "\"format_version\" is missing"},
+           Case{"{\"format_version\": 1, \"step\": -3}", "\"step\" must be an integer >= 0"},
+           Case{"{\"format_version\": 1, \"step\": \"4\"}", "\"step\" must be an integer >= 0"},
+           Case{"{\"format_version\": 1, \"step\": 4, \"tokens_seen\": 1.5}", "\"tokens_seen\" must be"},
+           Case{"[]", "expected a JSON object"},
+       }) {
+    util::write_file_atomic(dir / "trainer_state.json", c.state);
+    try {
+      read_trainer_state(dir, &step);
+      ADD_FAILURE() << c.state << " was accepted";
+    } catch (const util::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.fragment), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("trainer_state.json"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
