@@ -13,6 +13,7 @@
 
 #include "data/shard.h"
 #include "util/atomic_file.h"
+#include "util/dir_lock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -202,8 +203,14 @@ SourceShards build_or_reuse_shards(const fs::path& source, const wordpiece::Toke
     throw util::io_error("cannot create cache directory " + options.cache_dir.string() + ": " + ec.message());
   }
   const fs::path abs = fs::weakly_canonical(fs::absolute(source), ec);
-  const fs::path entry =
-      options.cache_dir / (source.filename().string() + "-" + hex64(util::hash_name(abs.string())).substr(0, 12));
+  // One entry per (corpus file, vocabulary): runs with different vocabularies can share a cache dir.
+  const fs::path entry = options.cache_dir / (source.filename().string() + "-" +
+                                              hex64(util::hash_name(abs.string())).substr(0, 12) + "-" +
+                                              hex64(vocab.fingerprint()).substr(0, 8));
+  // Processes sharing the cache (ranks, concurrent runs) check and build entries one at a time
+  // (cache_dir/.lock): the second waits, then reuses what the first wrote, instead of racing it on
+  // the rename. (One lock file for the dir: lock files are never deleted, which flock needs.)
+  const util::DirLock lock = util::DirLock::wait_for(options.cache_dir / ".lock", "tokenizing " + source.string());
 
   std::string reason;
   if (fs::exists(entry / kManifest, ec)) {

@@ -1,5 +1,5 @@
 // Corpus -> shards through the real tokenizer, and the shard cache: reuse, rebuild on a changed file
-// or vocab, refusal under on_stale_cache "error", recovery from a corrupted shard; gzip, JSONL, empty.
+// (each vocab its own entry), concurrent builders, refusal under on_stale_cache "error", recovery from a corrupted shard; gzip, JSONL, empty.
 #include "data/shard_builder.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,9 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/shard.h"
@@ -122,6 +125,7 @@ TEST(DataShardBuilder, StopSignalEndsTokenizingAndKeepsFinishedEntries) {
   // Nothing half-built is left for b; a's entry is intact and reused; b builds normally now.
   int entries = 0;
   for (const auto& e : fs::directory_iterator(dir / "cache")) {
+    if (e.path().filename() == ".lock") continue;  // the cache's builder lock
     ++entries;
     EXPECT_EQ(e.path().filename().string().rfind("a.txt-", 0), 0u) << e.path();
   }
@@ -131,30 +135,75 @@ TEST(DataShardBuilder, StopSignalEndsTokenizingAndKeepsFinishedEntries) {
   EXPECT_FALSE(build_or_reuse_shards(dir / "b.txt", tok, options(dir / "cache")).reused);
 }
 
-TEST(DataShardBuilder, ChangedVocabRebuildsOrRefuses) {
+// Each vocabulary has its own cache entry, so runs with different vocabularies share a cache dir
+// without rebuilding each other's shards (even under on_stale_cache "error").
+TEST(DataShardBuilder, EachVocabularyHasItsOwnEntry) {
   TempDir dir;
   write(dir / "c.txt", corpus_text(20));
   auto v1 = letter_vocab();
   auto v2 = letter_vocab({"number"});
   wordpiece::Tokenizer t1(v1), t2(v2);
-  SourceShards a = build_or_reuse_shards(dir / "c.txt", t1, options(dir / "cache"));
   ShardBuildOptions strict = options(dir / "cache");
   strict.on_stale_cache = "error";
-  try {
-    build_or_reuse_shards(dir / "c.txt", t2, strict);
-    FAIL() << "stale cache accepted";
-  } catch (const util::Error& e) {
-    EXPECT_EQ(e.kind(), util::ErrorKind::kInput);
-    const std::string m = e.what();
-    EXPECT_NE(m.find("another vocabulary"), std::string::npos) << m;
-    EXPECT_NE(m.find("on_stale_cache"), std::string::npos) << m;
-  }
-  // Refusing lost nothing: the old entry is still valid for the old vocab.
-  EXPECT_TRUE(build_or_reuse_shards(dir / "c.txt", t1, strict).reused);
-  SourceShards b = build_or_reuse_shards(dir / "c.txt", t2, options(dir / "cache"));
+  SourceShards a = build_or_reuse_shards(dir / "c.txt", t1, strict);
+  SourceShards b = build_or_reuse_shards(dir / "c.txt", t2, strict);
   EXPECT_FALSE(b.reused);
+  EXPECT_NE(a.entry_dir, b.entry_dir);
   EXPECT_LT(b.tokens, a.tokens);  // "number" is one token now instead of six letters
   EXPECT_EQ(Shard::open(b.shards[0])->vocab_fingerprint(), v2->fingerprint());
+  EXPECT_TRUE(build_or_reuse_shards(dir / "c.txt", t1, strict).reused);
+  EXPECT_TRUE(build_or_reuse_shards(dir / "c.txt", t2, strict).reused);
+}
+
+// Issue 12: processes that share a cache (ranks, concurrent runs) start building the same entry at
+// the same instant. Every one must succeed and get complete, verified shards with the same tokens;
+// none may fail because another wrote the entry, and no temporary may be left.
+TEST(DataShardBuilder, ConcurrentProcessesBuildingTheSameEntryAllSucceed) {
+  TempDir dir;
+  write(dir / "c.txt", corpus_text(3000));
+  auto v1 = letter_vocab();
+  auto v2 = letter_vocab({"number"});
+  wordpiece::Tokenizer t1(v1), t2(v2);
+  const std::vector<int32_t> want1 = all_tokens(build_or_reuse_shards(dir / "c.txt", t1, options(dir / "reference")));
+  const std::vector<int32_t> want2 = all_tokens(build_or_reuse_shards(dir / "c.txt", t2, options(dir / "reference")));
+  for (int round = 0; round < 6; ++round) {  // (without the lock, about one round in five fails)
+    const fs::path cache = dir / ("cache" + std::to_string(round));
+    const auto go = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    std::vector<pid_t> kids;
+    for (int k = 0; k < 6; ++k) {
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        std::this_thread::sleep_until(go);
+        int code = 0;
+        try {
+          const wordpiece::Tokenizer& t = k % 2 == 0 ? t1 : t2;
+          ShardBuildOptions o = options(cache);
+          o.threads = 1;
+          SourceShards s = build_or_reuse_shards(dir / "c.txt", t, o);
+          for (const auto& p : s.shards) Shard::open(p, t.vocab().fingerprint(), /*verify_payload=*/true);
+          code = all_tokens(s) == (k % 2 == 0 ? want1 : want2) ? 0 : 3;
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "process %d: %s\n", k, e.what());
+          code = 2;
+        }
+        std::_Exit(code);
+      }
+      kids.push_back(pid);
+    }
+    for (pid_t pid : kids) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "round " << round << " status " << status;
+    }
+    int entries = 0;
+    for (const auto& e : fs::directory_iterator(cache)) {
+      const std::string name = e.path().filename().string();
+      entries += name != ".lock";
+      EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+      EXPECT_EQ(name.find(".old-"), std::string::npos) << name;
+    }
+    EXPECT_EQ(entries, 2);  // one per vocabulary
+  }
 }
 
 TEST(DataShardBuilder, CorruptedOrTruncatedShardIsRebuilt) {
@@ -241,7 +290,9 @@ TEST(DataShardBuilder, GzipAndJsonlGiveTheSameTokens) {
   } catch (const util::Error& e) {
     EXPECT_NE(std::string(e.what()).find("c.jsonl:41"), std::string::npos) << e.what();
   }
-  EXPECT_TRUE(fs::is_empty(dir / "cache"));  // no half-built entry left behind
+  for (const auto& e : fs::directory_iterator(dir / "cache")) {  // no half-built entry left behind
+    EXPECT_EQ(e.path().filename(), ".lock") << e.path();
+  }
 }
 
 TEST(DataShardBuilder, SmallShardLimitRollsOverAtDocumentBoundaries) {

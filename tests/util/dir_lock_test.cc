@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 
@@ -58,6 +59,32 @@ TEST(DirLock, ALockLeftByADeadProcessDoesNotBlock) {
   ::waitpid(child, &status, 0);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(refusal(dir), "");
+  fs::remove_all(dir);
+}
+
+// wait_for blocks while another process holds the file and takes it the moment that one lets go.
+TEST(DirLock, WaitForBlocksUntilTheHolderReleases) {
+  const fs::path dir = fresh("wait");
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    DirLock held = DirLock::wait_for(dir / "x.lock", "child");
+    if (::write(ready[1], "r", 1) != 1) ::_exit(2);
+    ::usleep(400 * 1000);
+    ::_exit(0);  // the process's end releases it
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  const auto start = std::chrono::steady_clock::now();
+  DirLock mine = DirLock::wait_for(dir / "x.lock", "parent");
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(waited, 0.2);  // it did wait for the child
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
   fs::remove_all(dir);
 }
 
