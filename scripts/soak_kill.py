@@ -90,8 +90,15 @@ def write_config(work: Path, name: str, args) -> Path:
     return path
 
 
+def default_signals():
+    # A soak started in the background (`cmd &`) inherits SIGINT ignored, and bert-train would inherit
+    # that until it installs its handler: reset, so a SIGINT during start-up acts as it would in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start(cmd, log: Path, env):
-    return subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env)
+    return subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT, env=env, preexec_fn=default_signals)
 
 
 def main():
