@@ -201,10 +201,23 @@ std::shared_ptr<const Shard> Shard::open(const fs::path& path, uint64_t expected
     throw bad("file is " + std::to_string(size) + " bytes but the header expects " +
               std::to_string(h.payload_bytes + sizeof(ShardHeader)) + " (truncated or appended to)");
   }
-  const uint64_t tok_off = pad8(h.settings_bytes);
-  const uint64_t sent_off = tok_off + pad8(h.num_tokens * h.token_bytes);
-  const uint64_t doc_off = sent_off + (h.num_sentences + 1) * 8;
-  if (doc_off + (h.num_documents + 1) * 8 != h.payload_bytes) throw bad("counts do not match the file size");
+  // Each section must fit in what is left of the payload: checked by division, since counts from a
+  // corrupted header can be large enough for their byte sizes to wrap around 2^64.
+  uint64_t used = 0;  // payload bytes accounted for so far
+  auto take = [&](uint64_t count, uint64_t size) {  // returns where the section starts
+    if (count > (h.payload_bytes - used) / size) throw bad("counts do not match the file size");
+    const uint64_t begin = used;
+    used += count * size;
+    return begin;
+  };
+  take(pad8(h.settings_bytes), 1);
+  const uint64_t tok_off = take(h.num_tokens, h.token_bytes);
+  take(pad8(used) - used, 1);  // the ids are padded to 8 bytes
+  const uint64_t sent_off = take(h.num_sentences, 8);
+  take(1, 8);  // num_sentences + 1 offsets
+  const uint64_t doc_off = take(h.num_documents, 8);
+  take(1, 8);  // num_documents + 1 offsets
+  if (used != h.payload_bytes) throw bad("counts do not match the file size");
   if (expected_fingerprint != 0 && h.vocab_fingerprint != expected_fingerprint) {
     char buf[96];
     std::snprintf(buf, sizeof(buf), "made with vocab fingerprint %016llx, but the vocab in use is %016llx",

@@ -39,6 +39,12 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 }  // namespace
 
 int64_t SafetensorInfo::numel() const {
+  // A 0 anywhere makes the tensor empty even where the other dimensions alone overflow int64
+  // ([3037000500, 3037000500, 0] is a valid empty U8 entry); otherwise a validated entry's product is
+  // bounded by its byte span.
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+  }
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
@@ -78,7 +84,10 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
   }
   if (!header.is_object()) fail("corrupt safetensors header: not a JSON object");
 
-  for (const auto& [name, entry] : header.items()) {
+  for (const auto& item : header.items()) {
+    // (not a structured binding: clang before 16 cannot capture one in the lambda below)
+    const std::string& name = item.key();
+    const nlohmann::json& entry = item.value();
     auto bad = [&](const std::string& what) { fail("tensor \"" + name + "\": " + what); };
     if (name == kMetadataKey) {
       if (!entry.is_object()) fail("__metadata__ must be an object of strings");
@@ -132,6 +141,20 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
       fail("tensors \"" + *by_offset[i - 1].first + "\" and \"" + *by_offset[i].first +
            "\" have overlapping data_offsets");
     }
+  }
+  // Coverage: the tensors tile the data section, as the Rust reader requires (its
+  // MetadataIncompleteBuffer / InvalidOffset); a hole or trailing bytes mean a corrupt header.
+  uint64_t covered = 0;
+  for (const auto& [name, info] : by_offset) {
+    if (info->begin > covered) {
+      fail("bytes [" + std::to_string(covered) + ", " + std::to_string(info->begin) +
+           ") of the data section belong to no tensor (before \"" + *name + "\"): corrupt data_offsets");
+    }
+    covered = info->end;
+  }
+  if (covered != data_size) {
+    fail("bytes [" + std::to_string(covered) + ", " + std::to_string(data_size) +
+         ") at the end of the data section belong to no tensor: corrupt data_offsets or bytes appended");
   }
 }
 

@@ -33,7 +33,8 @@ class SafetensorsFile {
   // one) when: the file is shorter than 8 bytes; the header length runs past the end of the file;
   // the header is not a JSON object; an entry lacks dtype/shape/data_offsets or has the wrong types;
   // a dtype is unknown; a shape has a negative dimension; offsets are reversed, out of range, do not
-  // match numel * dtype size, or overlap another tensor's; __metadata__ is not string -> string.
+  // match numel * dtype size, overlap another tensor's, or leave bytes of the data section that no
+  // tensor covers (a hole, or bytes after the last tensor); __metadata__ is not string -> string.
   explicit SafetensorsFile(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return path_; }

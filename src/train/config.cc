@@ -220,6 +220,11 @@ void apply_override(nlohmann::json& j, const std::string& assignment) {
   if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq) {
     throw util::usage_error("--set \"" + assignment + "\": expected section.key=value, e.g. training.lr=1e-4");
   }
+  try {
+    (void)nlohmann::json(assignment).dump();  // throws on invalid UTF-8, which no JSON file may hold
+  } catch (const nlohmann::json::type_error&) {
+    throw util::usage_error("--set: the assignment is not valid UTF-8 text; type the value as UTF-8");
+  }
   std::string section = assignment.substr(0, dot);
   std::string key = assignment.substr(dot + 1, eq - dot - 1);
   std::string text = assignment.substr(eq + 1);

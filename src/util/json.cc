@@ -8,6 +8,34 @@
 
 namespace bert::util {
 
+namespace {
+// 1-based byte offset of the token a parse rejects. nlohmann's parse_error carries it; its
+// out_of_range (a number beyond a double, "1e999") does not, so a second pass finds it with SAX.
+size_t error_byte(const std::string& text) {
+  struct Locate : nlohmann::json::json_sax_t {
+    size_t byte = 0;
+    bool null() override { return true; }
+    bool boolean(bool) override { return true; }
+    bool number_integer(number_integer_t) override { return true; }
+    bool number_unsigned(number_unsigned_t) override { return true; }
+    bool number_float(number_float_t, const string_t&) override { return true; }
+    bool string(string_t&) override { return true; }
+    bool binary(binary_t&) override { return true; }
+    bool start_object(std::size_t) override { return true; }
+    bool key(string_t&) override { return true; }
+    bool end_object() override { return true; }
+    bool start_array(std::size_t) override { return true; }
+    bool end_array() override { return true; }
+    bool parse_error(std::size_t position, const std::string& token, const nlohmann::json::exception&) override {
+      byte = position >= token.size() ? position - token.size() + 1 : position;  // the token's first byte
+      return false;
+    }
+  } locate;
+  nlohmann::json::sax_parse(text, &locate);
+  return locate.byte;
+}
+}  // namespace
+
 nlohmann::json parse_json(const std::string& text, const std::string& source, ErrorKind kind) {
   // A duplicate key would silently keep its last value: in a config that hides a typo'd override.
   std::vector<std::set<std::string>> seen;  // keys of each open object
@@ -38,14 +66,18 @@ nlohmann::json parse_json(const std::string& text, const std::string& source, Er
       throw Error(kind, source + ": the key \"" + duplicate + "\" appears twice; keep one (JSON keeps only the last)");
     }
     return j;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error (syntax) or out_of_range (a number too large): both are bad input, with a position.
+    const auto* syntax = dynamic_cast<const nlohmann::json::parse_error*>(&e);
+    const size_t byte = syntax != nullptr ? syntax->byte : error_byte(text);
     size_t line = 1, col = 1;
-    size_t end = std::min<size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    size_t end = std::min<size_t>(byte == 0 ? 0 : byte - 1, text.size());
     for (size_t i = 0; i < end; ++i) {
       if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
     }
     std::string what = e.what();
     auto pos = what.find("syntax error");
+    if (pos == std::string::npos && what.rfind("[json.exception.", 0) == 0) pos = what.find("] ") + 2;
     if (pos != std::string::npos) what = what.substr(pos);
     throw Error(kind, source + ":" + std::to_string(line) + ":" + std::to_string(col) +
                           ": invalid JSON: " + what);
@@ -77,6 +109,10 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }
 }  // namespace
 
+std::string dump_for_message(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = 4;
@@ -91,7 +127,7 @@ JsonSection::JsonSection(const nlohmann::json& obj, std::string source, std::str
     : source_(std::move(source)), path_(std::move(path)) {
   if (obj.is_null()) return;
   if (!obj.is_object()) {
-    throw usage_error(source_ + ": " + path_ + " must be a JSON object, got " + obj.dump());
+    throw usage_error(source_ + ": " + path_ + " must be a JSON object, got " + dump_for_message(obj));
   }
   obj_ = &obj;
 }

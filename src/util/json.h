@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -18,6 +19,10 @@ nlohmann::json parse_json(const std::string& text, const std::string& source,
                           ErrorKind kind = ErrorKind::kUsage);
 // Reads and parses a JSON file (missing/unreadable file: Error(kind) naming it).
 nlohmann::json parse_json_file(const std::filesystem::path& path, ErrorKind kind = ErrorKind::kUsage);
+
+// `j` as compact JSON text for an error message; never throws (invalid UTF-8 in a string, possible in
+// values built from command-line bytes, becomes U+FFFD instead of nlohmann's type_error).
+std::string dump_for_message(const nlohmann::json& j);
 
 // Levenshtein-closest candidate within distance 3, or "" if none is close.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
@@ -58,7 +63,7 @@ class JsonSection {
   T convert(const std::string& key) {
     const nlohmann::json& v = (*obj_)[key];
     if (!type_matches<T>(v)) fail(key, "has the wrong type: expected " + type_name<T>() +
-                                           ", got " + v.dump());
+                                           ", got " + dump_for_message(v));
     return v.get<T>();
   }
   template <typename T> static bool type_matches(const nlohmann::json& v);
@@ -71,7 +76,11 @@ class JsonSection {
 };
 
 template <> inline bool JsonSection::type_matches<bool>(const nlohmann::json& v) { return v.is_boolean(); }
-template <> inline bool JsonSection::type_matches<int>(const nlohmann::json& v) { return v.is_number_integer(); }
+// An integer outside int's range is a wrong value, not one to truncate ("batch_size": 4294967328 is not 32).
+template <> inline bool JsonSection::type_matches<int>(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(INT32_MAX);
+  return v.is_number_integer() && v.get<int64_t>() >= INT32_MIN && v.get<int64_t>() <= INT32_MAX;
+}
 template <> inline bool JsonSection::type_matches<int64_t>(const nlohmann::json& v) { return v.is_number_integer(); }
 template <> inline bool JsonSection::type_matches<uint64_t>(const nlohmann::json& v) { return v.is_number_unsigned(); }
 template <> inline bool JsonSection::type_matches<double>(const nlohmann::json& v) { return v.is_number(); }
@@ -87,7 +96,7 @@ template <> inline bool JsonSection::type_matches<std::vector<double>>(const nlo
   return true;
 }
 template <> inline std::string JsonSection::type_name<bool>() { return "true or false"; }
-template <> inline std::string JsonSection::type_name<int>() { return "an integer"; }
+template <> inline std::string JsonSection::type_name<int>() { return "an integer from -2147483648 to 2147483647"; }
 template <> inline std::string JsonSection::type_name<int64_t>() { return "an integer"; }
 template <> inline std::string JsonSection::type_name<uint64_t>() { return "a non-negative integer"; }
 template <> inline std::string JsonSection::type_name<double>() { return "a number"; }

@@ -3,7 +3,9 @@
 #include "data/shard.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <cstddef>
 #include <fstream>
 #include <functional>
 
@@ -166,6 +168,41 @@ TEST(DataShard, ShardOfAnotherVocabIsRefused) {
   std::string msg = error_of([&] { Shard::open(dir / "v.bin", other->fingerprint()); }, &kind);
   EXPECT_EQ(kind, util::ErrorKind::kInput);
   EXPECT_NE(msg.find("vocab fingerprint"), std::string::npos) << msg;
+}
+
+// Rewrites the header through `edit` and recomputes its checksum (the payload is untouched).
+void edit_header(const fs::path& path, const std::function<void(ShardHeader&)>& edit) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ShardHeader h{};
+  f.read(reinterpret_cast<char*>(&h), sizeof(h));
+  edit(h);
+  h.header_crc32 = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(&h), offsetof(ShardHeader, header_crc32)));
+  f.seekp(0);
+  f.write(reinterpret_cast<const char*>(&h), sizeof(h));
+}
+
+// Found by tests/fuzz/shard_fuzz: counts whose byte sizes wrap around 2^64 matched the file size,
+// and open() then read offsets far outside the mapping (a crash, or pointer-overflow UB).
+TEST(DataShard, CountsThatWrapAroundAreRefused) {
+  TempDir dir;
+  auto vocab = testing::make_vocab();  // 2-byte ids
+  const std::vector<std::function<void(ShardHeader&)>> edits = {
+      [](ShardHeader& h) { h.num_sentences += uint64_t{1} << 61; },  // (n + 1) * 8 wraps to the same size
+      [](ShardHeader& h) { h.num_documents += uint64_t{1} << 61; },
+      [](ShardHeader& h) { h.num_tokens += uint64_t{1} << 63; },     // n * 2 wraps to the same size
+      [](ShardHeader& h) { h.num_documents = UINT64_MAX; },          // n + 1 wraps to 0
+      [](ShardHeader& h) { h.settings_bytes = UINT32_MAX; },
+  };
+  for (size_t i = 0; i < edits.size(); ++i) {
+    testing::write_shard(dir / "w.bin", *vocab, {{{6, 7, 8}, {9}}, {{10, 11}}});
+    edit_header(dir / "w.bin", edits[i]);
+    for (bool verify : {true, false}) {
+      util::ErrorKind kind{};
+      std::string msg = error_of([&] { Shard::open(dir / "w.bin", 0, verify); }, &kind);
+      EXPECT_EQ(kind, util::ErrorKind::kInput) << "edit " << i;
+      EXPECT_NE(msg.find("counts do not match the file size"), std::string::npos) << "edit " << i << ": " << msg;
+    }
+  }
 }
 
 TEST(DataShard, NotAShard) {

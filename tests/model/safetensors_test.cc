@@ -147,5 +147,28 @@ TEST_F(SafetensorsTest, AcceptsUnpaddedHeaderAndAdjacentTensors) {
   EXPECT_TRUE(f.metadata().empty());
 }
 
+// Found while writing tests/fuzz/safetensors_fuzz (its invariant calls numel()): numel() multiplied
+// the dimensions in int64 before meeting the 0, overflowing (undefined behaviour) for a valid empty entry.
+TEST_F(SafetensorsTest, EmptyTensorWithLargeDimensionsHasNoElements) {
+  const auto p = write_with_header(R"({"e":{"dtype":"U8","shape":[3037000500,3037000500,0],"data_offsets":[0,0]}})", 0);
+  SafetensorsFile f(p);
+  EXPECT_EQ(f.info("e").numel(), 0);
+  EXPECT_EQ(f.info("e").shape.size(), 3u);
+}
+
+// Bytes that no tensor covers (a hole between tensors, or bytes after the last) mean corrupt offsets;
+// the Rust reader refuses such files too (MetadataIncompleteBuffer, InvalidOffset).
+TEST_F(SafetensorsTest, UncoveredBytesAreRejected) {
+  EXPECT_NE(open_error(write_with_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8))
+                .find("bytes [4, 8) at the end of the data section belong to no tensor"),
+            std::string::npos);
+  EXPECT_NE(open_error(write_with_header(
+                R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12))
+                .find("bytes [4, 8) of the data section belong to no tensor (before \"b\")"),
+            std::string::npos);
+  EXPECT_NE(open_error(write_with_header(R"({"__metadata__":{"format":"pt"}})", 3)).find("bytes [0, 3) at the end"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace bert::model

@@ -110,6 +110,25 @@ TEST(Config, OverridesParseJsonOrTakeStrings) {
   EXPECT_THROW(apply_override(j, "lr=1"), util::Error);
 }
 
+// Found by tests/fuzz/json_config_fuzz: a --set value that is not UTF-8 became a JSON string that
+// nlohmann cannot dump, so the wrong-type message (and later run_config.json) threw type_error 316,
+// which no caller catches. It is now a usage error at the override.
+TEST(Config, OverrideThatIsNotUtf8IsAUsageError) {
+  nlohmann::json j = minimal();
+  util::ErrorKind kind = util::ErrorKind::kRuntime;
+  std::string msg;
+  try {
+    apply_override(j, "training.lr=\xff\xfe");
+  } catch (const util::Error& e) {
+    kind = e.kind();
+    msg = e.what();
+  }
+  EXPECT_EQ(kind, util::ErrorKind::kUsage);
+  EXPECT_NE(msg.find("not valid UTF-8"), std::string::npos) << msg;
+  EXPECT_NO_THROW(apply_override(j, "runtime.device=cuda:0"));
+  EXPECT_NO_THROW(apply_override(j, "checkpoint.dir=runs/zażółć"));
+}
+
 TEST(Config, InvalidJsonReportsLineAndColumn) {
   auto path = std::filesystem::temp_directory_path() / "bert_config_test_bad.json";
   std::ofstream(path) << "{\n  \"data\": {\n    \"vocab_dir\": \"v\",,\n  }\n}\n";

@@ -52,5 +52,46 @@ TEST(Json, SectionRejectsUnknownKeysAndWrongTypes) {
   EXPECT_NO_THROW(absent.finish());
 }
 
+// Found by tests/fuzz/json_config_fuzz: a number beyond a double made nlohmann throw out_of_range,
+// which escaped parse_json (every caller expects util::Error) and ended bert-train with terminate().
+TEST(Json, NumberTooLargeIsAnErrorWithLineAndColumn) {
+  ErrorKind kind = ErrorKind::kRuntime;
+  std::string e;
+  try {
+    parse_json("{\n  \"lr\": 1e999\n}\n", "run.json", ErrorKind::kUsage);
+  } catch (const Error& err) {
+    kind = err.kind();
+    e = err.what();
+  }
+  EXPECT_EQ(kind, ErrorKind::kUsage);
+  EXPECT_EQ(e.rfind("run.json:2:9:", 0), 0u) << e;  // line 2, the column where 1e999 starts
+  EXPECT_NE(e.find("number overflow parsing '1e999'"), std::string::npos) << e;
+  EXPECT_NE(error_of([] { parse_json("[-1e400]", "x.json"); }).find("x.json:1:2:"), std::string::npos);
+}
+
+// Values built in code (e.g. from command-line bytes) may hold invalid UTF-8: the wrong-type message
+// shows U+FFFD instead of nlohmann throwing type_error 316 out of the message itself.
+TEST(Json, WrongTypeMessageSurvivesInvalidUtf8) {
+  const nlohmann::json j = {{"lr", "\xff"}};
+  JsonSection s(j, "run.json", "training");
+  const std::string e = error_of([&] { s.get("lr", 1.0); });
+  EXPECT_NE(e.find("training.lr has the wrong type: expected a number, got \"\xEF\xBF\xBD\""), std::string::npos) << e;
+  EXPECT_EQ(dump_for_message(nlohmann::json::array({"\xC3", 1})), "[\"\xEF\xBF\xBD\",1]");
+}
+
+// An integer key read as int used to take any JSON integer and truncate it to 32 bits, so
+// "batch_size": 4294967328 ran with 32. Out of int's range is now a type error naming the key.
+TEST(Json, IntegersOutsideIntAreRejectedNotTruncated) {
+  const nlohmann::json j = {{"big", 4294967328ull}, {"low", -2147483649ll}, {"max", 2147483647}, {"min", -2147483648ll}};
+  JsonSection s(j, "run.json", "training");
+  const std::string e = error_of([&] { s.get("big", 1); });
+  EXPECT_NE(e.find("run.json: training.big has the wrong type: expected an integer from -2147483648 to 2147483647, got 4294967328"),
+            std::string::npos) << e;
+  EXPECT_NE(error_of([&] { s.get("low", 1); }).find("got -2147483649"), std::string::npos);
+  EXPECT_EQ(s.get("max", 1), 2147483647);
+  EXPECT_EQ(s.get("min", 1), -2147483647 - 1);
+  EXPECT_EQ(s.get<int64_t>("big", 1), 4294967328ll);  // int64 keys keep the whole value
+}
+
 }  // namespace
 }  // namespace bert::util
