@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--output,-o", output, "write the table/JSON to this file instead of stdout");
   app.add_option("--seed", o.seed, "masking seed; the training seed reproduces training's validation numbers")
       ->capture_default_str();
-  app.add_option("--batch-size", o.batch_size, "sequences per forward pass")->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "sequences per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--precision", precision, "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16 (CUDA)")
       ->capture_default_str();
   app.add_option("--max-seq-len", o.max_seq_len, "tokens per sequence (default: the checkpoint's, else 128)");

@@ -24,7 +24,7 @@ std::filesystem::path spill_dir_for(const ShardList& shards) {
 }
 }  // namespace
 
-RefList::RefList(const std::filesystem::path& spill_dir) {
+RefList::RefList(const std::filesystem::path& spill_dir) : spill_dir_(spill_dir) {
   if (spill_dir.empty()) return;
   std::string tmpl = (spill_dir / "sequence-index-XXXXXX").string();
   fd_ = ::mkstemp(tmpl.data());
@@ -39,13 +39,14 @@ RefList::RefList(const std::filesystem::path& spill_dir) {
 RefList::~RefList() { release(); }
 
 RefList::RefList(RefList&& o) noexcept
-    : buffer_(std::move(o.buffer_)), fd_(std::exchange(o.fd_, -1)), count_(std::exchange(o.count_, 0)),
+    : buffer_(std::move(o.buffer_)), spill_dir_(std::move(o.spill_dir_)), fd_(std::exchange(o.fd_, -1)), count_(std::exchange(o.count_, 0)),
       mapped_(std::exchange(o.mapped_, nullptr)), mapped_bytes_(std::exchange(o.mapped_bytes_, 0)) {}
 
 RefList& RefList::operator=(RefList&& o) noexcept {
   if (this != &o) {
     release();
     buffer_ = std::move(o.buffer_);
+    spill_dir_ = std::move(o.spill_dir_);
     fd_ = std::exchange(o.fd_, -1);
     count_ = std::exchange(o.count_, 0);
     mapped_ = std::exchange(o.mapped_, nullptr);
@@ -74,7 +75,7 @@ void RefList::flush() {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw util::io_error(std::string("cannot write the sequence index next to the token shards: ") +
+      throw util::io_error("cannot write the sequence index in " + spill_dir_.string() + " (next to the token shards): " +
                            std::strerror(errno) + " (is the disk full?)");
     }
     p += n;

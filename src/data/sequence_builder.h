@@ -66,6 +66,7 @@ class RefList {
   void release();
 
   std::vector<SequenceRef> buffer_;  // all refs (memory mode) or the pending ones (spill mode)
+  std::filesystem::path spill_dir_;  // where the spill file lives (named in errors)
   int fd_ = -1;                      // the unlinked spill file, or -1
   size_t count_ = 0;
   const SequenceRef* mapped_ = nullptr;

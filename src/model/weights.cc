@@ -152,8 +152,20 @@ void load_weights(BertForPreTraining& model, const std::filesystem::path& path, 
     }
     throw util::input_error(msg);
   }
-  // Pass 2: copy (converting dtype and moving to each parameter's device).
+  // Pass 1b: every value finite (a NaN or Inf weight would only show later, as a NaN loss).
   torch::NoGradGuard no_grad;
+  for (auto& item : params) {
+    if (!f.contains(item.key())) continue;
+    const torch::Tensor t = read_tensor(f, item.key());
+    const torch::Tensor bad = torch::logical_not(torch::isfinite(t));
+    if (const int64_t n = bad.sum().item<int64_t>(); n > 0) {
+      const int64_t first = bad.flatten().nonzero()[0][0].item<int64_t>();
+      throw util::input_error(where(f, item.key()) + ": " + std::to_string(n) + " of its " +
+                              std::to_string(t.numel()) + " values are NaN or Inf (the first at flat index " +
+                              std::to_string(first) + "); the file is damaged or was saved from a diverged run");
+    }
+  }
+  // Pass 2: copy (converting dtype and moving to each parameter's device).
   for (auto& item : params) {
     if (f.contains(item.key())) item.value().copy_(read_tensor(f, item.key()));
   }

@@ -309,7 +309,13 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                               ": \"loader\" (the data cursor) is missing or not an object; resume from another "
                               "checkpoint or start afresh with --resume never");
     }
-    loader.restore(c.trainer_state["loader"]);
+    try {
+      loader.restore(c.trainer_state["loader"]);
+    } catch (const util::Error& e) {
+      throw util::Error(e.kind(), (*resume_from / "trainer_state.json").string() + ": cannot resume: " + e.what() +
+                                      ". Resume with the data.train_files, vocabulary and sequence options this run "
+                                      "was started with, or start a new run (--resume never, or another checkpoint.dir)");
+    }
     step = c.step;
     tokens_seen = c.trainer_state.value("tokens_seen", int64_t{0});
     skipped_steps = c.trainer_state.value("skipped_steps", int64_t{0});

@@ -539,6 +539,12 @@ Vocab train_vocab(const std::vector<std::filesystem::path>& files, const Trainer
     if (progress) progress({TrainProgress::kCounting, p.bytes_done, p.bytes_total});
   });
   report->count_seconds = seconds_since(t0);
+  if (counts.words.empty()) {
+    std::string names;
+    for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.string();
+    throw util::input_error("no words found in " + names + " (" + std::to_string(counts.lines) +
+                            " lines read, all empty or blank); pass text files with content");
+  }
   t0 = Clock::now();
   std::vector<std::string> tokens = learn_vocab(counts, options, report, progress);
   report->merge_seconds = seconds_since(t0);

@@ -6,6 +6,7 @@
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/log.h"
 #include "util/rng.h"
 
 namespace bert::wordpiece {
@@ -142,6 +143,11 @@ Vocab Vocab::load(const fs::path& dir) {
     throw input_error(vocab_file.string() + " does not exist; pass the directory written by `bert-vocab build`");
   }
   std::string text = util::read_file(vocab_file);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) {  // a UTF-8 byte order mark (some Windows editors write one)
+    text.erase(0, 3);
+    util::log_warn(vocab_file.string() + " starts with a UTF-8 byte order mark; ignored (the first token is \"" +
+                   text.substr(0, text.find_first_of("\r\n")) + "\")");
+  }
   std::vector<std::string> tokens;
   std::istringstream in(text);
   std::string line;
