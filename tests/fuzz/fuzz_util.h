@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "util/log.h"
 
@@ -56,6 +57,22 @@ inline std::filesystem::path write_scratch(const std::string& name, std::string_
   out.close();
   BERT_FUZZ_CHECK(out.good());
   return p;
+}
+
+// The files of a checkpoint dir that checkpoint_format_fuzz does not fuzz (it fuzzes manifest.json,
+// trainer_state.json and the run's `latest` pointer); make_fuzz_seeds writes the same ones, so the
+// seed manifests list their true sizes and crc32s.
+inline void write_checkpoint_fixture(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const std::pair<const char*, std::string_view> files[] = {
+      {"model.safetensors", std::string_view("\x10\0\0\0\0\0\0\0{}              ", 24)},
+      {"optimizer.safetensors", ""},
+      {"config.json", "{\"model_type\": \"bert\"}\n"},
+      {"vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nżółć\n"}};
+  for (const auto& [name, bytes] : files) {
+    std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
 }
 
 // Warnings (e.g. skipped corpus lines) would flood the fuzzer's output; errors only.

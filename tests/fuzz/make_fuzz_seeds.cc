@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "data/shard.h"
+#include "fuzz_util.h"
 #include "model/safetensors.h"
+#include "train/checkpoint_format.h"
 #include "util/atomic_file.h"
 #include "wordpiece/vocab.h"
 
@@ -104,5 +106,26 @@ int main(int argc, char** argv) {
   put(root / "corpus_reader/text-compress-here", std::string(1, '\x02') + polish);
   put(root / "corpus_reader/jsonl-gzip-fail", std::string(1, '\x05') + gzip(jsonl));
   put(root / "corpus_reader/truncated-gzip", std::string(1, '\x00') + gzip(polish).substr(0, 30));
+
+  // Checkpoint dirs: manifest.json written by write_manifest over the fixed files plus a
+  // trainer_state.json, then the state, then the run's `latest` pointer (checkpoint_format_fuzz).
+  const fs::path ckpt = fs::temp_directory_path() / "bert-fuzz-seed-ckpt";
+  auto checkpoint_seed = [&](const std::string& name, const std::string& state, const std::string& latest) {
+    fs::remove_all(ckpt);
+    fuzz::write_checkpoint_fixture(ckpt);
+    std::ofstream(ckpt / "trainer_state.json", std::ios::binary) << state;
+    train::write_manifest(ckpt);
+    std::string bytes = util::read_file(ckpt / "manifest.json") + "\n--trainer_state.json--\n" + state;
+    if (!latest.empty()) bytes += "\n--latest--\n" + latest;
+    put(root / "checkpoint_format" / name, bytes);
+  };
+  const std::string state = R"({"format_version": 1, "step": 1, "tokens_seen": 4096, "skipped_steps": 0, )"
+                            R"("loader": {"epoch": 0, "cursor": 32}, "config": {"training": {"lr": 0.0005}}})";
+  checkpoint_seed("valid", state, "step-0000001\n");
+  checkpoint_seed("valid-no-latest", state, "");
+  checkpoint_seed("newer-format", R"({"format_version": 2, "step": 7})", "step-0000001");
+  checkpoint_seed("negative-step", R"({"format_version": 1, "step": -3, "tokens_seen": 1})", "../step-0000001");
+  checkpoint_seed("latest-elsewhere", state, "step-0000009\n");
+  fs::remove_all(ckpt);
   return 0;
 }
