@@ -20,6 +20,8 @@ APT_PACKAGES=(
   bible-kjv            # the `bible` program and (through bible-kjv-text) the KJV text: corpus
   r-cran-janeaustenr   # Jane Austen's novels, and `Rscript` (through r-base-core) to export them: corpus
   time                 # GNU /usr/bin/time: peak RSS in the benchmarks
+  clang libclang-rt-14-dev  # clang 14 and its libFuzzer/ASan/UBSan runtimes (only "recommended" by clang,
+                            # so named here): scripts/fuzz.sh builds the harnesses in tests/fuzz/ with them
 )
 
 # Every external program the two README commands and the benchmarks call, with its package.
@@ -28,6 +30,7 @@ REQUIRED_PROGRAMS=(
   "g++ build-essential" "cmake cmake" "ninja ninja-build" "pkg-config pkg-config"
   "bible bible-kjv" "Rscript r-base-core (via r-cran-janeaustenr)" "/usr/bin/time time"
   "python3 python3" "gzip gzip"
+  "clang++ clang"  # scripts/fuzz.sh (libFuzzer harnesses; CI runs them after the test suite)
 )
 
 check_programs() {
