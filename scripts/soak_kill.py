@@ -62,6 +62,20 @@ def leftovers(run_dir: Path):
     return sorted(p.name for p in run_dir.glob("step-*") if ".tmp-" in p.name or ".old-" in p.name)
 
 
+def wait_for_training(proc, log: Path, offset: int) -> bool:
+    """Waits until `proc` logs its first training step after byte `offset` of `log` (True), or exits."""
+    while proc.poll() is None:
+        try:
+            with open(log, "rb") as f:
+                f.seek(offset)
+                if b"info step " in f.read():
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return False
+
+
 def latest_step(run_dir: Path) -> int:
     latest = run_dir / "latest"
     try:
@@ -108,6 +122,7 @@ def main():
     ap.add_argument("--steps", type=int, default=60, help="max_steps of each run")
     ap.add_argument("--every", type=int, default=4, help="checkpoint.every")
     ap.add_argument("--save-delay-ms", type=int, default=40, help="BERT_TEST_SAVE_DELAY_MS (0: none)")
+    ap.add_argument("--startup-share", type=float, default=0.15, help="share of kills aimed at start-up")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--keep", action="store_true", help="keep the work dir")
@@ -132,19 +147,22 @@ def main():
                     "--vocab-size", "1000"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, BERT_TEST_SAVE_DELAY_MS=str(args.save_delay_ms))
 
-    # The uninterrupted reference (with the same save delay: it changes timing, never results).
+    # The uninterrupted reference (with the same save delay: it changes timing, never results). Its
+    # start-up (to the first step) and training times scale the kill instants below.
     t0 = time.time()
     ref_log = work / "reference.log"
-    rc = subprocess.run([str(train_bin), "--config", str(write_config(work, "reference", args))],
-                        stdout=open(ref_log, "wb"), stderr=subprocess.STDOUT, env=env).returncode
-    ref_seconds = time.time() - t0
-    if rc != 0:
+    proc = start([str(train_bin), "--config", str(write_config(work, "reference", args))], ref_log, env)
+    started = wait_for_training(proc, ref_log, 0)
+    ref_startup = time.time() - t0
+    rc = proc.wait()
+    ref_training = max(0.1, time.time() - t0 - ref_startup)
+    if rc != 0 or not started:
         fail(f"the reference run exited {rc}", ref_log)
     final = f"step-{args.steps:07d}"
     ref = work / "reference" / final
-    print(f"[soak] reference run: {ref_seconds:.1f} s", flush=True)
+    print(f"[soak] reference run: start-up {ref_startup:.1f} s, training {ref_training:.1f} s", flush=True)
 
-    totals = {"kills": 0, "SIGKILL": 0, "SIGTERM": 0, "SIGINT": 0, "inside_save": 0, "finished_early": 0,
+    totals = {"startup": 0, "kills": 0, "SIGKILL": 0, "SIGTERM": 0, "SIGINT": 0, "inside_save": 0, "finished_early": 0,
               "resumes": 0}
     for rnd in range(1, args.rounds + 1):
         name = f"round{rnd:02d}"
@@ -156,14 +174,21 @@ def main():
         while signals < args.kills:
             if latest_step(run_dir) == args.steps:
                 break  # the run finished before all its kills: the round ends short (reported)
+            offset = log.stat().st_size if log.exists() else 0
             proc = start([str(train_bin), "--config", str(cfg)], log, env)
             sig = rng.choices([s for s, _ in SIGNALS], [w for _, w in SIGNALS])[0]
-            # The work left is spread over the kills left (the start-up second included), so that
-            # the round's kills land all along the run and few starts finish before their signal.
-            work_left = max(0.0, ref_seconds - 1.0) * (1 - latest_step(run_dir) / args.steps)
-            delay = rng.uniform(0.05, 1.0 + 1.5 * work_left / (args.kills - signals + 1))
+            if rng.random() < args.startup_share:
+                # During start-up: loading, cache checks, repair of an interrupted save, resume.
+                delay = rng.uniform(0.02, ref_startup)
+                totals["startup"] += 1
+            else:
+                # In training, timed from its first step (so a loaded machine does not shift every
+                # kill into start-up): the work left is spread over the kills left.
+                wait_for_training(proc, log, offset)
+                work_left = ref_training * (1 - latest_step(run_dir) / args.steps)
+                delay = rng.uniform(0.0, 1.5 * work_left / (args.kills - signals + 1))
             try:
-                rc = proc.wait(timeout=delay)
+                rc = proc.wait(timeout=max(delay, 0.001))
                 totals["finished_early"] += 1
             except subprocess.TimeoutExpired:
                 proc.send_signal(sig)
@@ -209,8 +234,8 @@ def main():
 
     print(f"[soak] PASSED: {args.rounds} rounds, {totals['resumes']} starts, {totals['kills']} signals "
           f"(SIGKILL {totals['SIGKILL']}, SIGTERM {totals['SIGTERM']}, SIGINT {totals['SIGINT']}), "
-          f"{totals['finished_early']} runs finished before their signal, {totals['inside_save']} kills inside a "
-          f"checkpoint write; every resume succeeded; every final checkpoint byte-identical to the uninterrupted run",
+          f"{totals['finished_early']} runs finished before their signal, {totals['startup']} signals aimed at start-up, "
+          f"{totals['inside_save']} kills inside a checkpoint write; every resume succeeded; every final checkpoint byte-identical to the uninterrupted run",
           flush=True)
     if not args.keep:
         shutil.rmtree(work)
