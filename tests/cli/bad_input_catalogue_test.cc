@@ -382,6 +382,17 @@ std::vector<Row> catalogue() {
                      {"data", {{"vocab_dir", (d / "vocab400").string()}}},
                      {"checkpoint", {{"dir", (d / "run2").string()}}}});
   }, 2, {"vocab_size 600", "400"});
+  add("train: init_from weights holding NaN", [train](const fs::path& d) {
+    const fs::path hf = B::hf_dir(d);
+    std::string bytes = slurp(hf / "model.safetensors");
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    const json h = json::parse(bytes.substr(8, n));
+    const float inf = std::numeric_limits<float>::infinity();
+    std::memcpy(bytes.data() + 8 + n + h["bert.embeddings.LayerNorm.weight"]["data_offsets"][0].get<uint64_t>(), &inf, 4);
+    put(hf / "model.safetensors", bytes);
+    return train(d, {{"training", {{"init_from", hf.string()}}}, {"checkpoint", {{"dir", (d / "run2").string()}}}});
+  }, 1, {"hf/model.safetensors", "bert.embeddings.LayerNorm.weight", "1 of its 32 values are NaN or Inf"});
   add("train: init_from dir missing", [train](const fs::path& d) {
     return train(d, {{"training", {{"init_from", (d / "nomodel").string()}}}, {"checkpoint", {{"dir", (d / "run2").string()}}}});
   }, 2, {"training.init_from", "nomodel"});

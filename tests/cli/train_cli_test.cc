@@ -282,8 +282,10 @@ TEST_F(TrainCli, SigintFinishesTheStepSavesAndExits130) {
 }
 
 TEST_F(TrainCli, NanGuardStopsAfterConsecutiveBadSteps) {
-  // Start from a checkpoint (a Hugging Face dir) whose embedding LayerNorm weights are NaN, as after a
-  // divergence: every step's loss is non-finite, so no update may happen and the run must stop.
+  // Start from a checkpoint (a Hugging Face dir) whose embedding LayerNorm weights are 1e30, as after
+  // a divergence: finite, so the loader takes them (NaN or Inf weights are refused at load; the
+  // bad-input catalogue covers that), but every forward overflows, every step's loss is non-finite,
+  // so no update may happen and the run must stop.
   ASSERT_EQ(run(train(config("nan-src"))).code, 0);
   fs::path src = root_ / "nan-src" / "step-0000006", poisoned = root_ / "poisoned";
   fs::copy(src, poisoned, fs::copy_options::recursive);
@@ -296,8 +298,8 @@ TEST_F(TrainCli, NanGuardStopsAfterConsecutiveBadSteps) {
     auto entry = nlohmann::json::parse(header)["bert.embeddings.LayerNorm.weight"];
     uint64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
     f.seekp(static_cast<std::streamoff>(8 + header_len + begin));
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (uint64_t i = begin; i < end; i += 4) f.write(reinterpret_cast<const char*>(&nan), 4);
+    const float huge = 1e30f;
+    for (uint64_t i = begin; i < end; i += 4) f.write(reinterpret_cast<const char*>(&huge), 4);
   }
   Result r = run(train(config("nan", {{"training", {{"init_from", poisoned.string()}, {"max_bad_steps", 3},
                                                       {"max_steps", 50}}}})));
