@@ -6,6 +6,8 @@
 // counts under its abandoned-step-* name). Disk-full rows use RLIMIT_FSIZE (always) and a real full
 // tmpfs (when this machine lets the test mount one; skipped with the reason otherwise).
 #include <gtest/gtest.h>
+
+#include "cli_test_util.h"
 #include <nlohmann/json.hpp>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -23,33 +25,14 @@
 #include <string>
 #include <vector>
 
+namespace bert {
 namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
-
-Result run(const std::string& cmd) {
-  Result r;
-  FILE* p = ::popen(("( " + cmd + " ) 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using cli_test::Result;
+using cli_test::run;
+using cli_test::slurp;
 
 void put(const fs::path& p, const std::string& bytes) {
   fs::create_directories(p.parent_path());
@@ -90,6 +73,16 @@ std::string edit_safetensors(const std::string& bytes, const std::function<void(
   std::string out(8, '\0');
   std::memcpy(out.data(), &m, 8);
   return out + h + bytes.substr(8 + n);
+}
+
+// Sets element `index` of the float32 tensor `name` in the safetensors file `file` to `value`.
+void set_float(const fs::path& file, const std::string& name, uint64_t index, float value) {
+  std::string bytes = slurp(file);
+  uint64_t n = 0;
+  std::memcpy(&n, bytes.data(), 8);
+  const uint64_t begin = json::parse(bytes.substr(8, n))[name]["data_offsets"][0].get<uint64_t>();
+  std::memcpy(bytes.data() + 8 + n + begin + 4 * index, &value, 4);
+  put(file, bytes);
 }
 
 // Files whose bytes a row may change without losing anything: logs, metrics, locks, the resolved
@@ -384,13 +377,7 @@ std::vector<Row> catalogue() {
   }, 2, {"vocab_size 600", "400"});
   add("train: init_from weights holding NaN", [train](const fs::path& d) {
     const fs::path hf = B::hf_dir(d);
-    std::string bytes = slurp(hf / "model.safetensors");
-    uint64_t n = 0;
-    std::memcpy(&n, bytes.data(), 8);
-    const json h = json::parse(bytes.substr(8, n));
-    const float inf = std::numeric_limits<float>::infinity();
-    std::memcpy(bytes.data() + 8 + n + h["bert.embeddings.LayerNorm.weight"]["data_offsets"][0].get<uint64_t>(), &inf, 4);
-    put(hf / "model.safetensors", bytes);
+    set_float(hf / "model.safetensors", "bert.embeddings.LayerNorm.weight", 0, std::numeric_limits<float>::infinity());
     return train(d, {{"training", {{"init_from", hf.string()}}}, {"checkpoint", {{"dir", (d / "run2").string()}}}});
   }, 1, {"hf/model.safetensors", "bert.embeddings.LayerNorm.weight", "1 of its 32 values are NaN or Inf"});
   add("train: init_from dir missing", [train](const fs::path& d) {
@@ -431,14 +418,8 @@ std::vector<Row> catalogue() {
   }, 1, {"hf/model.safetensors", "0 bytes, shorter than the 8-byte header"});
   add("eval: NaN in the weights", [eval](const fs::path& d) {
     const fs::path hf = B::hf_dir(d);
-    std::string bytes = slurp(hf / "model.safetensors");
-    uint64_t n = 0;
-    std::memcpy(&n, bytes.data(), 8);
-    const json h = json::parse(bytes.substr(8, n));
-    const uint64_t at = 8 + n + h["bert.encoder.layer.0.output.dense.weight"]["data_offsets"][0].get<uint64_t>() + 4 * 7;
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    std::memcpy(bytes.data() + at, &nan, 4);
-    put(hf / "model.safetensors", bytes);
+    set_float(hf / "model.safetensors", "bert.encoder.layer.0.output.dense.weight", 7,
+              std::numeric_limits<float>::quiet_NaN());
     return eval(hf, d);
   }, 1, {"model.safetensors", "bert.encoder.layer.0.output.dense.weight", "NaN"});
   add("eval: safetensors offsets past the end of the file", [eval](const fs::path& d) {
@@ -582,3 +563,4 @@ TEST_F(BadInputCatalogue, RealDiskFullOnATmpfs) {
 }
 
 }  // namespace
+}  // namespace bert

@@ -1,6 +1,8 @@
 // End to end through the real binaries: bert-vocab build -> bert-train (checkpoints, resume,
 // signals, NaN guard, bad input) on a slice of the real corpus.
 #include <gtest/gtest.h>
+
+#include "cli_test_util.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <cmath>
@@ -23,33 +25,13 @@
 #include <string>
 #include <thread>
 
+namespace bert {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string output;
-};
-
-// Runs a shell command, capturing stdout+stderr; returns the exit code.
-Result run(const std::string& cmd) {
-  Result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using cli_test::Result;
+using cli_test::run;
+using cli_test::slurp;
 
 // The bytes of a file that must exist and be non-empty (a missing one fails the test, so two missing
 // files never compare equal as "").
@@ -736,3 +718,4 @@ TEST_F(TrainCli, DumpBatchesShowsWhatTheModelSees) {
 }
 
 }  // namespace
+}  // namespace bert
