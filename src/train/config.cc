@@ -231,8 +231,8 @@ void apply_override(nlohmann::json& j, const std::string& assignment) {
   nlohmann::json value;
   try {
     value = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
-    value = text;  // a bare string such as device=cpu
+  } catch (const nlohmann::json::exception&) {  // parse_error, or out_of_range for a number like 1e999
+    value = text;  // a bare string such as device=cpu (a key that wants a number then names itself)
   }
   if (!j.contains(section)) j[section] = nlohmann::json::object();
   if (!j[section].is_object()) throw util::usage_error("--set " + assignment + ": " + section + " is not a section");

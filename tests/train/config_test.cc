@@ -129,6 +129,16 @@ TEST(Config, OverrideThatIsNotUtf8IsAUsageError) {
   EXPECT_NO_THROW(apply_override(j, "checkpoint.dir=runs/zażółć"));
 }
 
+// Found by tests/fuzz/json_config_fuzz: --set training.lr=1e999 let nlohmann's out_of_range escape
+// apply_override (it caught only parse_error). The value is now taken as a string, and the key that
+// wants a number names itself.
+TEST(Config, OverrideWithANumberBeyondADoubleIsAUsageError) {
+  nlohmann::json j = minimal();
+  ASSERT_NO_THROW(apply_override(j, "training.lr=1e999"));
+  EXPECT_NE(error_of(j).find("training.lr has the wrong type: expected a number, got \"1e999\""), std::string::npos)
+      << error_of(j);
+}
+
 TEST(Config, InvalidJsonReportsLineAndColumn) {
   auto path = std::filesystem::temp_directory_path() / "bert_config_test_bad.json";
   std::ofstream(path) << "{\n  \"data\": {\n    \"vocab_dir\": \"v\",,\n  }\n}\n";
