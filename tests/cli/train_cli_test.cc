@@ -625,6 +625,37 @@ TEST_F(TrainCli, ASecondTrainerOnTheSameRunDirIsRefused) {
   EXPECT_NE(again.output.find("resumed from"), std::string::npos) << again.output;
 }
 
+// Issue 12: bert-eval reading a run while bert-train writes it (checkpoints every step, kept 2,
+// saves stretched by the test-only delay) sees only complete checkpoints: every evaluation either
+// succeeds on a verified checkpoint or, before the first save, says there is none; none fails on a
+// half-written, pruned or renamed one.
+TEST_F(TrainCli, BertEvalReadingARunWhileItTrainsSeesOnlyCompleteCheckpoints) {
+  const fs::path cfg = config("watched", {{"training", {{"max_steps", 40}}}, {"checkpoint", {{"every", 1}, {"keep_last", 2}}}});
+  const fs::path log = root_ / "watched.log";
+  const pid_t trainer = spawn_logged(log, {BERT_TRAIN_BIN, "--config", cfg.string()}, {{"BERT_TEST_SAVE_DELAY_MS", "15"}});
+  int evaluated = 0, none_yet = 0, status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 200 && (done = ::waitpid(trainer, &status, WNOHANG)) == 0; ++i) {
+    Result r = run(std::string(BERT_EVAL_BIN) + " --checkpoint " + (root_ / "watched").string() + " --data " +
+                   (root_ / "valid.txt").string() + " --max-batches 1 --json --threads 1");
+    if (r.code == 0) {
+      ++evaluated;
+      EXPECT_NE(r.output.find("\"overall\""), std::string::npos) << r.output;
+    } else if (r.output.find("no valid checkpoint") != std::string::npos ||
+               r.output.find("watched does not exist") != std::string::npos) {
+      EXPECT_EQ(evaluated, 0) << "a run with checkpoints was reported empty:\n" << r.output;
+      ++none_yet;
+    } else {
+      ADD_FAILURE() << "bert-eval failed on a run being written (exit " << r.code << "):\n" << r.output;
+    }
+  }
+  if (done == 0) done = ::waitpid(trainer, &status, 0);
+  EXPECT_TRUE(done == trainer && WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(log);
+  EXPECT_GE(evaluated, 3) << "too few evaluations overlapped the training";
+  RecordProperty("evaluations", evaluated);
+  RecordProperty("before_the_first_checkpoint", none_yet);
+}
+
 TEST_F(TrainCli, BadInputGetsClearMessagesAndExitCodes) {
   struct Case {
     std::string what, args;
