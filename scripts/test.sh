@@ -3,6 +3,7 @@
 # Release build), then runs the whole test suite with CTest. Extra arguments go to ctest, e.g.
 #   scripts/test.sh -R wordpiece
 #   scripts/test.sh --sanitize [ctest args]   # the torch-free layers under ASan + UBSan (build-sanitize/)
+#   scripts/test.sh --sanitize-torch [args]   # everything, torch layers included, under UBSan (build-ubsan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +26,27 @@ sanitize_torch_free() {
     ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 900 "$@"
 }
 
-if [ "${1:-}" = --sanitize ]; then
+# build-ubsan: g++, LibTorch, UBSan on every target (our code instrumented; LibTorch's own libraries are
+# not, and ASan is not used here: LibTorch is not built with it). About twice the normal build time.
+sanitize_torch_ubsan() {
+  local dir=build-ubsan
+  if [ ! -f "$dir/CMakeCache.txt" ]; then
+    cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBERT_SANITIZE=undefined \
+      -DCMAKE_PREFIX_PATH="$(.venv/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
+      -DBERT_PYTHON="$PWD/.venv/bin/python" >/dev/null
+  fi
+  echo "[test] building $dir (g++, UBSan, with LibTorch)"
+  cmake --build "$dir" -j "$(nproc)"
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$dir" --output-on-failure -j "$(nproc)" --timeout 1800 "$@"
+}
+
+if [ "${1:-}" = --sanitize ] || [ "${1:-}" = --sanitize-torch ]; then
+  mode=$1
   shift
   BERT_SKIP_BUILD=1 scripts/setup.sh  # packages and .venv (the oracle tests' python); not build/
   [ -f data/corpus/train.txt ] || python3 scripts/make_corpus.py data/corpus
-  sanitize_torch_free "$@"
+  if [ "$mode" = --sanitize ]; then sanitize_torch_free "$@"; else sanitize_torch_ubsan "$@"; fi
   exit 0
 fi
 
