@@ -223,6 +223,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   // One writer per run dir: a second bert-train on it (same config started twice) stops here, before
   // it logs into the first one's train.log or cleans up the first one's save in progress.
   std::optional<util::DirLock> run_lock;
+  std::error_code exists_ec;
+  const bool fresh_run_dir = !fs::exists(run_dir, exists_ec);  // this start creates it
   if (writer) {
     prepare_run_dir(run_dir);
     run_lock.emplace(util::DirLock::acquire(run_dir, "bert-train"));
@@ -279,7 +281,22 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   loader_options.seed = t.seed;
   loader_options.rank = dist_env.rank;
   loader_options.world_size = dist_env.world_size;
-  data::Loader loader(train_data, loader_options, cfg.masking);
+  // A config found unusable only once the data is read (an epoch smaller than the global batch) is
+  // a usage error like any other: a run dir this start created is removed again (its token cache
+  // holds less than one batch), so the failed start leaves nothing behind.
+  auto make_loader = [&] {
+    try {
+      return data::Loader(train_data, loader_options, cfg.masking);
+    } catch (const util::Error& e) {
+      if (writer && fresh_run_dir && e.kind() == util::ErrorKind::kUsage) {
+        run_lock.reset();
+        std::error_code ec;
+        fs::remove_all(run_dir, ec);
+      }
+      throw;
+    }
+  };
+  data::Loader loader = make_loader();
 
   int64_t num_params = 0;
   for (const auto& p : model->parameters()) num_params += p.numel();

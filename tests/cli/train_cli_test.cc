@@ -369,6 +369,7 @@ TEST_F(TrainCli, DistributedBadInputIsAClearUsageError) {
   EXPECT_EQ(small.code, 2) << small.output;
   EXPECT_NE(small.output.find("fewer than one global batch of training.batch_size 100000 x world size 2"),
             std::string::npos) << small.output;
+  EXPECT_FALSE(fs::exists(root_ / "dp-small")) << "the failed start left its run dir behind";
 }
 
 TEST_F(TrainCli, TorchrunLaunchesTheRanks) {
