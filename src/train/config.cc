@@ -234,6 +234,10 @@ void apply_override(nlohmann::json& j, const std::string& assignment) {
   } catch (const nlohmann::json::exception&) {  // parse_error, or out_of_range for a number like 1e999
     value = text;  // a bare string such as device=cpu (a key that wants a number then names itself)
   }
+  if (!j.is_object()) {  // e.g. a config file holding [] or 5: its own error comes later, never type_error
+    throw util::usage_error("--set " + assignment + ": the config must be a JSON object with sections, got " +
+                            util::dump_for_message(j).substr(0, 80));
+  }
   if (!j.contains(section)) j[section] = nlohmann::json::object();
   if (!j[section].is_object()) throw util::usage_error("--set " + assignment + ": " + section + " is not a section");
   j[section][key] = value;

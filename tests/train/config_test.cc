@@ -139,6 +139,23 @@ TEST(Config, OverrideWithANumberBeyondADoubleIsAUsageError) {
       << error_of(j);
 }
 
+// Found by tests/fuzz/json_config_fuzz: --set on a config file that holds a number or an array
+// made nlohmann throw type_error 305 (operator[] on a non-object) out of apply_override.
+TEST(Config, OverrideOnAConfigThatIsNotAnObjectIsAUsageError) {
+  for (nlohmann::json j : {nlohmann::json(-4), nlohmann::json::array(), nlohmann::json("text")}) {
+    util::ErrorKind kind = util::ErrorKind::kRuntime;
+    std::string msg;
+    try {
+      apply_override(j, "training.lr=1e-4");
+    } catch (const util::Error& e) {
+      kind = e.kind();
+      msg = e.what();
+    }
+    EXPECT_EQ(kind, util::ErrorKind::kUsage) << j.dump();
+    EXPECT_NE(msg.find("the config must be a JSON object"), std::string::npos) << msg;
+  }
+}
+
 TEST(Config, InvalidJsonReportsLineAndColumn) {
   auto path = std::filesystem::temp_directory_path() / "bert_config_test_bad.json";
   std::ofstream(path) << "{\n  \"data\": {\n    \"vocab_dir\": \"v\",,\n  }\n}\n";
