@@ -3,8 +3,8 @@
 # into build-fuzz/ and runs each for SECONDS (default 600) on a scratch copy of its committed seed
 # corpus (tests/fuzz/<name>/; new inputs go to build-fuzz/corpus/<name>/, never into git).
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     e.g.  scripts/fuzz.sh 20   or   scripts/fuzz.sh 600 shard_fuzz
-# Prints one line per harness (executions, exec/s, coverage edges "cov", features "ft", corpus size,
-# exit status). Exits 1 if any harness found a crash, leak, timeout, out-of-memory or sanitizer report;
+# Prints one line per harness (seconds it ran, executions, exec/s, coverage edges "cov", features
+# "ft", corpus entries/size, exit status). Exits 1 if any harness found a crash, leak, timeout, out-of-memory or sanitizer report;
 # the reproducers (crash-*, leak-*, timeout-*, oom-*) are kept in build-fuzz/findings/<run>/ and the
 # path is printed. Reproduce one with: build-fuzz/tests/fuzz/<harness> <file>
 set -euo pipefail
@@ -44,11 +44,13 @@ for h in "${harnesses[@]}"; do
   cp tests/fuzz/"$name"/* "$corpus"/
   dict=()
   [ -f "tests/fuzz/$name.dict" ] && dict=("-dict=tests/fuzz/$name.dict")
+  started=$(date +%s)
   set +e
   "$BUILD/tests/fuzz/$h" "$corpus" "${dict[@]}" -max_total_time="$SECS" -rss_limit_mb="$RSS_LIMIT_MB" \
     -timeout="$TIMEOUT_S" -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   rc=$?
   set -e
+  ran=$(($(date +%s) - started))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
@@ -64,7 +66,7 @@ for h in "${harnesses[@]}"; do
     rmdir "$artifacts"
   fi
   printf '%-24s %5ss  execs %-10s exec/s %-7s cov %-6s ft %-7s corpus %-12s exit %s  %s\n' \
-    "$h" "$SECS" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$rc" "$status"
+    "$h" "$ran" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$rc" "$status"
 done
 rmdir "$findings" "$BUILD/findings" 2>/dev/null || true
 if [ "$failed" -ne 0 ]; then
