@@ -144,7 +144,7 @@ Vocab Vocab::load(const fs::path& dir) {
   }
   std::string text = util::read_file(vocab_file);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) {  // a UTF-8 byte order mark (some Windows editors write one)
-    text.erase(0, 3);
+    while (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // (all of them: save + load is a round trip)
     util::log_warn(vocab_file.string() + " starts with a UTF-8 byte order mark; ignored (the first token is \"" +
                    text.substr(0, text.find_first_of("\r\n")) + "\")");
   }
@@ -152,7 +152,7 @@ Vocab Vocab::load(const fs::path& dir) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+    while (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF (all CRs: save + load is a round trip)
     tokens.push_back(line);
   }
   TokenizerConfig config;

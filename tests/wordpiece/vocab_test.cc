@@ -54,5 +54,24 @@ TEST(Vocab, SequenceTokensAreRequiredOnlyByTheirUsers) {
   EXPECT_EQ(full.mask_id(), 5);
 }
 
+// Found by vocab_fuzz: whatever load accepts, save + load gives back (extra CRs, repeated BOMs).
+TEST(Vocab, SaveThenLoadIsARoundTripForCrlfAndByteOrderMarks) {
+  const fs::path dir = fs::temp_directory_path() / ("bert_vocab_roundtrip_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const std::string& text : {std::string("\xEF\xBB\xBF\xEF\xBB\xBF[UNK]\r\na\r\r\nb\n"),
+                                  std::string("[UNK]\r\r\nx\ry\n")}) {
+    util::write_file_atomic(dir / "vocab.txt", text);
+    std::remove((dir / "tokenizer_config.json").c_str());
+    const Vocab first = Vocab::load(dir);
+    first.save(dir);
+    const Vocab second = Vocab::load(dir);
+    EXPECT_EQ(first.tokens(), second.tokens()) << text;
+    EXPECT_EQ(first.fingerprint(), second.fingerprint()) << text;
+    EXPECT_EQ(first.unk_id(), 0) << text;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace bert::wordpiece
