@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
 shift || true
-BUILD=build-fuzz
+BUILD=${BERT_FUZZ_BUILD:-build-fuzz}   # build dir (gitignored): harnesses, scratch corpora, logs, findings
 RSS_LIMIT_MB=${BERT_FUZZ_RSS_MB:-2048}  # an input that needs more than this is a bug (oom-*)
 TIMEOUT_S=${BERT_FUZZ_TIMEOUT_S:-10}    # one input running longer than this is a bug (timeout-*)
 
