@@ -4,9 +4,9 @@
 # corpus (tests/fuzz/<name>/; new inputs go to build-fuzz/corpus/<name>/, never into git).
 #   scripts/fuzz.sh [SECONDS] [HARNESS...]     e.g.  scripts/fuzz.sh 20   or   scripts/fuzz.sh 600 shard_fuzz
 # Prints one line per harness (seconds it ran, executions, exec/s, coverage edges "cov", features
-# "ft", corpus entries/size, exit status). Exits 1 if any harness found a crash, leak, timeout, out-of-memory or sanitizer report;
-# the reproducers (crash-*, leak-*, timeout-*, oom-*) are kept in build-fuzz/findings/<run>/ and the
-# path is printed. Reproduce one with: build-fuzz/tests/fuzz/<harness> <file>
+# "ft", corpus entries/size, exit status). Exits 1 if any harness found a crash, leak, timeout,
+# out-of-memory or sanitizer report; the reproducers (crash-*, leak-*, timeout-*, oom-*) are kept in
+# build-fuzz/findings/<run>/ and the path is printed. Reproduce one: build-fuzz/tests/fuzz/<harness> <file>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
