@@ -48,7 +48,9 @@ TokenizerConfig config_from_json(const nlohmann::json& j, const std::string& sou
   };
   auto get_str = [&](const char* key, const std::string& fallback) {
     if (!j.contains(key)) return fallback;
-    if (j[key].is_object() && j[key].contains("content")) return j[key]["content"].get<std::string>();
+    if (j[key].is_object() && j[key].contains("content") && j[key]["content"].is_string()) {
+      return j[key]["content"].get<std::string>();
+    }
     if (!j[key].is_string()) throw input_error(source + ": \"" + key + "\" must be a string");
     return j[key].get<std::string>();
   };
@@ -58,7 +60,8 @@ TokenizerConfig config_from_json(const nlohmann::json& j, const std::string& sou
   c.normalizer.handle_chinese_chars = get_bool("tokenize_chinese_chars", true);
   c.normalizer.clean_text = get_bool("clean_text", true);
   if (j.contains("max_input_chars_per_word")) {
-    if (!j["max_input_chars_per_word"].is_number_integer() || j["max_input_chars_per_word"].get<int>() <= 0) {
+    const nlohmann::json& m = j["max_input_chars_per_word"];
+    if (!m.is_number_integer() || m.get<int64_t>() <= 0 || m.get<int64_t>() > (int64_t{1} << 30)) {
       throw input_error(source + ": \"max_input_chars_per_word\" must be a positive integer");
     }
     c.max_input_chars_per_word = j["max_input_chars_per_word"].get<int>();

@@ -73,5 +73,19 @@ TEST(Vocab, SaveThenLoadIsARoundTripForCrlfAndByteOrderMarks) {
   fs::remove_all(dir);
 }
 
+// Found in review of the fuzz harness: wrong-typed tokenizer_config.json values are input errors.
+TEST(Vocab, WrongTypedTokenizerConfigValuesAreInputErrors) {
+  const fs::path dir = fs::temp_directory_path() / ("bert_vocab_badcfg_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  util::write_file_atomic(dir / "vocab.txt", "[UNK]\na\n");
+  for (const char* cfg : {R"({"unk_token": {"content": 5}})", R"({"max_input_chars_per_word": 4294967301})",
+                          R"({"max_input_chars_per_word": 0})"}) {
+    util::write_file_atomic(dir / "tokenizer_config.json", cfg);
+    EXPECT_THROW(Vocab::load(dir), util::Error) << cfg;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace bert::wordpiece
