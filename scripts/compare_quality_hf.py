@@ -3,7 +3,7 @@
 
 Both models see the same training batches (same sequences, same dynamic masks, same order: dumped by
 `bert-train --dump-batches`), the same optimizer (AdamW, same betas/eps/weight decay, no decay on
-biases and LayerNorm), the same schedule (linear warmup + decay, src/train/schedule.cc), clipping,
+biases and LayerNorm), the same schedule (linear warmup + decay, src/run/schedule.cc), clipping,
 precision and number of steps. Both are then evaluated by the SAME Python code on the SAME masked
 validation batches (a dump of the validation file), and ours also by `bert-eval` for reference.
 
@@ -166,7 +166,7 @@ def hf_config_from(ckpt_config, attn="sdpa"):
 
 
 def lr_at(step, t):
-    """src/train/schedule.cc."""
+    """src/run/schedule.cc."""
     warmup, lr = t["warmup_steps"], t["lr"]
     if warmup > 0 and step < warmup:
         return lr * (step + 1) / warmup
@@ -181,7 +181,7 @@ def lr_at(step, t):
 
 
 def no_decay(name):
-    """src/train/optimizer.cc."""
+    """src/run/optimizer.cc."""
     return name.endswith(".bias") or "LayerNorm" in name or name == "cls.predictions.bias"
 
 

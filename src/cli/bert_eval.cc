@@ -10,7 +10,8 @@
 #include "eval/checkpoint_loader.h"
 #include "eval/evaluator.h"
 #include "eval/fill_mask.h"
-#include "train/device.h"
+#include "eval/finetune.h"
+#include "run/device.h"
 #include "util/atomic_file.h"
 #include "util/allocator.h"
 #include "util/error.h"
@@ -51,6 +52,24 @@ int fill_mask(const std::string& checkpoint, std::vector<std::string> texts, int
   return 0;
 }
 
+// Fine-tunes one model, or every checkpoint of a run (oldest first), and prints the report.
+int finetune(const std::string& checkpoint, bool all_checkpoints, eval::FinetuneOptions o, bool json,
+             const std::string& output, const torch::Device& device, const std::string& precision) {
+  o.precision = bert::run::resolve_precision(precision, device, "--precision");
+  eval::validate(o);
+  if (all_checkpoints && !o.output_model.empty()) {
+    throw usage_error("--output-model saves one model: use it with --checkpoint DIR, not --all-checkpoints");
+  }
+  const eval::LabelledTask task = eval::load_task(o);
+  std::vector<std::filesystem::path> models = {checkpoint};
+  if (all_checkpoints) models = eval::list_checkpoints(checkpoint);
+  std::vector<eval::FinetuneReport> reports;
+  for (const auto& m : models) reports.push_back(eval::finetune(m, task, o, device));
+  emit(json ? eval::finetune_json(task, o, device, reports).dump(2) + "\n" : eval::format_finetune(task, o, reports),
+       output);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,7 +81,8 @@ int main(int argc, char** argv) {
       "  bert-eval --checkpoint runs/mini --data corpus/valid.txt            # the run's latest checkpoint\n"
       "  bert-eval --checkpoint runs/mini/step-0000500 --data a.txt b.txt --json\n"
       "  bert-eval --all-checkpoints runs/mini --data corpus/valid.txt --json --output curve.json\n"
-      "  bert-eval fill-mask --checkpoint runs/mini \"Natura [MASK] najpiękniejsze obrazy.\""};
+      "  bert-eval fill-mask --checkpoint runs/mini \"Natura [MASK] najpiękniejsze obrazy.\"\n"
+      "  bert-eval finetune --checkpoint runs/mini --train train.tsv --test test.tsv --seeds 3 --baseline"};
   std::string checkpoint, all_checkpoints, output, precision = "auto", device_name = "auto", cache_dir;
   std::vector<std::string> files;
   eval::EvalOptions o;
@@ -102,6 +122,48 @@ int main(int argc, char** argv) {
   // "[MASK] ..." as its bracketed-list syntax and strip the brackets.
   fill->allow_extras();
   fill->footer("TEXT...: texts with [MASK]; none = one text per line on stdin");
+  CLI::App* ft = app.add_subcommand(
+      "finetune", "fine-tune a copy of a checkpoint on a labelled training file (transformers'\n"
+      "BertForSequenceClassification head: pooler -> dropout -> linear; AdamW, 10% linear warmup then\n"
+      "linear decay) and score it on a test file after every epoch; the checkpoint is not changed");
+  eval::FinetuneOptions ft_o;
+  std::string ft_checkpoint, ft_output, ft_output_model;
+  bool ft_all = false, ft_json = false;
+  std::string ft_train, ft_test;
+  ft->add_option("--checkpoint,-c", ft_checkpoint, "checkpoint, run (its latest valid checkpoint) or Hugging Face BERT dir")
+      ->required();
+  ft->add_flag("--all-checkpoints", ft_all, "fine-tune every step-* checkpoint of the run dir given by --checkpoint "
+               "(one row each: task quality over pre-training)");
+  ft->add_option("--train", ft_train, "labelled training file: .tsv (header, or headerless label<TAB>text), .csv "
+                 "(header) or .jsonl; the label set comes from it")->required();
+  ft->add_option("--test", ft_test, "labelled test file, same forms")->required();
+  ft->add_option("--text-column", ft_o.columns.text, "column / key of the text")->capture_default_str();
+  ft->add_option("--text-pair-column", ft_o.columns.text_pair, "column / key of the second text (sentence-pair "
+                 "tasks: [CLS] A [SEP] B [SEP])");
+  ft->add_option("--label-column", ft_o.columns.label, "column / key of the label")->capture_default_str();
+  ft->add_option("--epochs", ft_o.epochs, "passes over the training file")->capture_default_str()->check(CLI::PositiveNumber);
+  ft->add_option("--lr", ft_o.lr, "peak learning rate (probes learn faster with ~1e-3)")->capture_default_str();
+  ft->add_option("--batch-size", ft_o.batch_size, "training examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+  ft->add_option("--eval-batch-size", ft_o.eval_batch_size, "test examples per forward pass")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ft->add_option("--max-seq-len", ft_o.max_seq_len, "tokens per example with [CLS]/[SEP] (longer texts are "
+                 "truncated, the longer text first)")->capture_default_str();
+  ft->add_option("--warmup-ratio", ft_o.warmup_ratio, "share of the steps spent warming up")->capture_default_str();
+  ft->add_option("--weight-decay", ft_o.weight_decay, "AdamW weight decay (not on biases or LayerNorm)")->capture_default_str();
+  ft->add_option("--seed", ft_o.seed, "seed of the first run; run i uses seed + i")->capture_default_str();
+  ft->add_option("--seeds", ft_o.seeds, "runs with different seeds: mean and standard deviation")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ft->add_flag("--probe", ft_o.probe, "freeze the encoder; train only the head (pooler + classifier)");
+  ft->add_flag("--baseline", ft_o.baseline, "also fine-tune a randomly initialised encoder of the same shape "
+               "(the gain is what pre-training bought)");
+  ft->add_option("--output-model", ft_output_model, "save the first seed's fine-tuned model (last epoch) here as a "
+                 "transformers BertForSequenceClassification dir with tokenizer files");
+  ft->add_flag("--json", ft_json, "print JSON");
+  ft->add_option("--output,-o", ft_output, "write the report to this file instead of stdout");
+  ft->add_option("--device", device_name, "auto, cpu, cuda or cuda:N");
+  ft->add_option("--precision", precision, "auto (bf16 on CUDA and on CPUs with native bf16, else fp32), fp32, "
+                 "bf16 or fp16 (CUDA)");
+  ft->add_option("--threads", threads, "intra-op CPU threads (0 = all cores)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,12 +173,19 @@ int main(int argc, char** argv) {
   try {
     bert::util::init_logging(verbose ? bert::util::LogLevel::kDebug : bert::util::LogLevel::kInfo);
     if (threads > 0) torch::set_num_threads(threads);
-    const torch::Device device = bert::train::resolve_device(device_name);
+    const torch::Device device = bert::run::resolve_device(device_name);
+    if (ft->parsed()) {
+      if (device.is_cuda()) bert::run::configure_cuda_math(/*tf32=*/true, "auto");
+      ft_o.train_file = ft_train;
+      ft_o.test_file = ft_test;
+      ft_o.output_model = ft_output_model;
+      return finetune(ft_checkpoint, ft_all, ft_o, ft_json, ft_output, device, precision);
+    }
     if (precision == "auto") precision = device.is_cuda() ? "bf16" : "fp32";
     if (precision != "fp32" && precision != "bf16" && precision != "fp16") {
       throw usage_error("--precision " + precision + ": use auto, fp32, bf16 or fp16 (CUDA)");
     }
-    if (device.is_cuda()) bert::train::configure_cuda_math(/*tf32=*/true, "auto");
+    if (device.is_cuda()) bert::run::configure_cuda_math(/*tf32=*/true, "auto");
     if (fill->parsed()) {
       texts = fill->remaining();
       for (const auto& t : texts) {
@@ -142,7 +211,7 @@ int main(int argc, char** argv) {
     eval::LoadedModel model = eval::load_model(checkpoint, device);
     bert::util::log_info("evaluating " + model.dir.string() +
                          (model.step >= 0 ? " (step " + std::to_string(model.step) + ")" : "") + " on " +
-                         bert::train::describe_device(device) + ", " + precision);
+                         bert::run::describe_device(device) + ", " + precision);
     eval::EvalReport report = eval::evaluate(model, o, device);
     emit(json ? report.to_json().dump(2) + "\n" : eval::format_table({report}), output);
     return 0;

@@ -10,7 +10,7 @@
 #include "cli/report_exception.h"
 #include "data/dataset.h"
 #include "data/loader.h"
-#include "train/config.h"
+#include "run/config.h"
 #include "train/trainer.h"
 #include "util/allocator.h"
 #include "util/error.h"
@@ -19,7 +19,7 @@
 
 namespace {
 
-int dump_batches(const bert::train::RunConfig& cfg, int n, const std::string& output) {
+int dump_batches(const bert::run::RunConfig& cfg, int n, const std::string& output) {
   auto vocab = std::make_shared<const bert::wordpiece::Vocab>(bert::wordpiece::Vocab::load(cfg.data.vocab_dir));
   auto dataset = bert::data::prepare_dataset(cfg.data.train_files, vocab, cfg.data, cfg.training.seed);
   bert::data::LoaderOptions lo;
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     if (!device.empty()) overrides.push_back("runtime.device=" + device);
     if (stop_after < 0) throw bert::util::usage_error("--stop-after must be a positive number of steps");
     if (stop_after > 0) overrides.push_back("runtime.stop_after_steps=" + std::to_string(stop_after));
-    bert::train::RunConfig cfg = bert::train::load_run_config(config_path, overrides);
+    bert::run::RunConfig cfg = bert::run::load_run_config(config_path, overrides);
     if (dump > 0) {
       if (output.empty()) throw bert::util::usage_error("--dump-batches needs --output FILE.jsonl");
       return dump_batches(cfg, dump, output);

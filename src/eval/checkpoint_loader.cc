@@ -8,7 +8,7 @@
 
 #include "model/safetensors.h"
 #include "model/weights.h"
-#include "train/checkpoint.h"
+#include "run/checkpoint_format.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -58,10 +58,10 @@ bool load_weights_into(model::BertForPreTraining& m, const fs::path& weights) {
   return false;
 }
 
-std::optional<train::RunConfig> read_run_config(const fs::path& state_file, const nlohmann::json& state) {
+std::optional<run::RunConfig> read_run_config(const fs::path& state_file, const nlohmann::json& state) {
   if (!state.contains("run_config")) return std::nullopt;
   try {
-    return train::parse_run_config(state["run_config"], state_file.string() + " (run_config)");
+    return run::parse_run_config(state["run_config"], state_file.string() + " (run_config)");
   } catch (const util::Error& e) {
     util::log_warn(std::string("ignoring the run config stored in the checkpoint: ") + e.what());
     return std::nullopt;
@@ -77,7 +77,7 @@ fs::path resolve_model_dir(const fs::path& path_in, SourceKind* kind) {
   if (!fs::exists(path, ec)) throw util::input_error(path.string() + " does not exist; " + kKnownLayouts);
   if (!fs::is_directory(path, ec)) throw util::input_error(path.string() + " is not a directory; " + kKnownLayouts);
   if (present(path / "manifest.json")) {
-    const std::string why = train::verify_checkpoint(path);
+    const std::string why = run::verify_checkpoint(path);
     if (!why.empty()) throw util::input_error("checkpoint " + path.string() + " is damaged: " + why);
     *kind = SourceKind::kCheckpoint;
     return path;
@@ -103,7 +103,7 @@ fs::path resolve_model_dir(const fs::path& path_in, SourceKind* kind) {
     throw util::input_error("checkpoint " + path.string() + " has no manifest.json (an incomplete checkpoint?)");
   }
   if (is_run_dir(path)) {
-    std::optional<fs::path> latest = train::find_latest_checkpoint(path);
+    std::optional<fs::path> latest = run::find_latest_checkpoint(path);
     if (!latest) {
       throw util::input_error("the run dir " + path.string() + " holds no valid checkpoint (each step-* dir "
                               "is incomplete or damaged; see the warnings above)");
@@ -135,7 +135,7 @@ LoadedModel load_model(const fs::path& path, const torch::Device& device) {
   }
   if (out.kind == SourceKind::kCheckpoint) {
     const fs::path state_file = out.dir / "trainer_state.json";
-    nlohmann::json state = train::read_trainer_state(out.dir, &out.step);
+    nlohmann::json state = run::read_trainer_state(out.dir, &out.step);
     out.run_config = read_run_config(state_file, state);
   }
   out.model = model::BertForPreTraining(config);

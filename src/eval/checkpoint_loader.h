@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "model/bert_model.h"
-#include "train/config.h"
+#include "run/config.h"
 #include "wordpiece/vocab.h"
 
 namespace bert::eval {
@@ -32,12 +32,12 @@ struct LoadedModel {
   int64_t step = -1;                           // the checkpoint's training step; -1 for a HF dir
   bool has_nsp_head = true;                    // false when the weights had no pooler / NSP head
                                                // (a transformers BertForMaskedLM save)
-  std::optional<train::RunConfig> run_config;  // the run's resolved config, when the checkpoint has it
+  std::optional<run::RunConfig> run_config;  // the run's resolved config, when the checkpoint has it
 };
 
 // Where the weights behind `path` live. A dir with manifest.json is a checkpoint and must pass
-// train::verify_checkpoint; a dir with `latest` or step-* subdirs is a run dir and resolves to
-// train::find_latest_checkpoint; a dir with config.json is a Hugging Face dir and must also hold
+// run::verify_checkpoint; a dir with `latest` or step-* subdirs is a run dir and resolves to
+// run::find_latest_checkpoint; a dir with config.json is a Hugging Face dir and must also hold
 // model.safetensors and vocab.txt. Sets `*kind`. Throws Error(kInput) naming the directory and what
 // is missing or damaged.
 std::filesystem::path resolve_model_dir(const std::filesystem::path& path, SourceKind* kind);

@@ -1,4 +1,4 @@
-// Per-file masked-LM evaluation (data::prepare_dataset + data::EvalLoader + train::evaluate_mlm),
+// Per-file masked-LM evaluation (data::prepare_dataset + data::EvalLoader + run::evaluate_mlm),
 // the overall combination, and the table / JSON renderings.
 #include "eval/evaluator.h"
 
@@ -9,7 +9,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/masking.h"
-#include "train/device.h"
+#include "run/device.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/rng.h"
@@ -66,12 +66,12 @@ nlohmann::json EvalReport::to_json() const {
   return j;
 }
 
-train::MlmMetrics combine(const std::vector<FileMetrics>& files) {
-  train::MlmMetrics all;
+run::MlmMetrics combine(const std::vector<FileMetrics>& files) {
+  run::MlmMetrics all;
   double loss_sum = 0, top1 = 0, top5 = 0, nsp_correct = 0;
   int64_t nsp_sequences = 0;
   for (const auto& f : files) {
-    const train::MlmMetrics& m = f.metrics;
+    const run::MlmMetrics& m = f.metrics;
     loss_sum += m.loss * static_cast<double>(m.predictions);
     top1 += std::round(m.accuracy * static_cast<double>(m.predictions));
     top5 += std::round(m.top5 * static_cast<double>(m.predictions));
@@ -144,7 +144,7 @@ EvalReport evaluate(LoadedModel& m, const EvalOptions& o, const torch::Device& d
   report.step = m.step;
   report.settings = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"precision", o.precision},
                      {"max_seq_len", d.max_seq_len}, {"packing", d.packing}, {"masking", masking_json(masking)},
-                     {"max_batches", o.max_batches}, {"device", train::describe_device(device)},
+                     {"max_batches", o.max_batches}, {"device", run::describe_device(device)},
                      {"cache_dir", d.cache_dir.string()}};
   for (const auto& file : o.files) {
     std::error_code ec;
@@ -156,7 +156,7 @@ EvalReport evaluate(LoadedModel& m, const EvalOptions& o, const torch::Device& d
     data::EvalLoader loader(dataset, o.batch_size, masking, util::derive_seed(o.seed, "valid"));
     FileMetrics f;
     f.file = file.string();
-    f.metrics = train::evaluate_mlm(m.model, [&](data::HostBatch& b) { return loader.next(b); }, device,
+    f.metrics = run::evaluate_mlm(m.model, [&](data::HostBatch& b) { return loader.next(b); }, device,
                                     o.precision, o.max_batches);
     if (f.metrics.predictions == 0) {
       throw util::input_error("validation file " + file.string() + " gave no masked tokens to predict");
@@ -215,7 +215,7 @@ std::string format_table(const std::vector<EvalReport>& reports) {
   out += '\n';
   for (const auto& r : reports) {
     auto row = [&](const FileMetrics& f) {
-      const train::MlmMetrics& m = f.metrics;
+      const run::MlmMetrics& m = f.metrics;
       std::string line = cell(r.step >= 0 ? std::to_string(r.step) : "-", 8, false) + "  ";
       line += cell(f.file, file_width, true) + "  ";
       line += cell(num("%.4f", m.loss), 8, false) + "  ";

@@ -12,7 +12,7 @@
 
 #include "data/options.h"
 #include "eval/checkpoint_loader.h"
-#include "train/validation.h"
+#include "run/mlm_metrics.h"
 
 namespace bert::eval {
 
@@ -32,7 +32,7 @@ struct EvalOptions {
 // Metrics of one file (or of all files together).
 struct FileMetrics {
   std::string file;       // the path as given, or "overall"
-  train::MlmMetrics metrics;
+  run::MlmMetrics metrics;
   double tokens_per_s() const { return metrics.seconds > 0 ? metrics.tokens / metrics.seconds : 0.0; }
 };
 
@@ -48,7 +48,7 @@ struct EvalReport {
 
 // Combines per-file metrics into one: loss, top-1 and top-5 weighted by predictions, NSP accuracy
 // weighted by sequences, counts and seconds summed, perplexity = exp(loss).
-train::MlmMetrics combine(const std::vector<FileMetrics>& files);
+run::MlmMetrics combine(const std::vector<FileMetrics>& files);
 
 // The data and masking settings used for `m`: options given in `o` win, then the run config stored
 // in the checkpoint, then defaults. Throws Error(kUsage) for out-of-range values (max_seq_len above
@@ -56,7 +56,7 @@ train::MlmMetrics combine(const std::vector<FileMetrics>& files);
 data::DataOptions eval_data_options(const LoadedModel& m, const EvalOptions& o);
 data::MaskingOptions eval_masking_options(const LoadedModel& m, const EvalOptions& o);
 
-// Tokenizes (or reuses cached shards of) each file and runs train::evaluate_mlm over it in inference
+// Tokenizes (or reuses cached shards of) each file and runs run::evaluate_mlm over it in inference
 // mode on `device`. Throws Error(kInput) naming the file when it is unreadable or holds no tokens,
 // Error(kUsage) for bad options.
 EvalReport evaluate(LoadedModel& m, const EvalOptions& o, const torch::Device& device);

@@ -1,7 +1,7 @@
 // Fill-mask prediction: encode around literal mask tokens, one forward pass, full-vocabulary softmax.
 #include "eval/fill_mask.h"
 
-#include "train/device.h"
+#include "run/device.h"
 
 #include <cstdio>
 
@@ -54,7 +54,7 @@ FillMaskResult FillMask::predict(const std::string& text, int top_k) const {
   torch::Tensor attention = torch::ones({1, t}, opts.device(device_));       // [1, T]
   torch::Tensor logits;
   {
-    train::AutocastScope autocast(device_, precision_);
+    run::AutocastScope autocast(device_, precision_);
     logits = model_.model->logits(ids, types, attention).first;  // [1, T, V] fp32
   }
   torch::Tensor positions = ids[0].eq(vocab.mask_id()).nonzero().view(-1);   // [M]

@@ -113,9 +113,12 @@ torch::Tensor BertForPreTrainingImpl::encode_with_key_mask(const torch::Tensor& 
   return x;
 }
 
+torch::Tensor BertForPreTrainingImpl::pooled(const torch::Tensor& hidden) {
+  return torch::tanh(pooler_(hidden.select(1, 0)));  // [B, H] from [CLS]
+}
+
 torch::Tensor BertForPreTrainingImpl::nsp_head(const torch::Tensor& hidden) {
-  auto pooled = torch::tanh(pooler_(hidden.select(1, 0)));  // [B, H] from [CLS]
-  return seq_relationship_(pooled);                          // [B, 2]
+  return seq_relationship_(pooled(hidden));  // [B, 2]
 }
 
 PretrainingOutput BertForPreTrainingImpl::forward(const torch::Tensor& input_ids,

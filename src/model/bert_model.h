@@ -79,6 +79,9 @@ class BertForPreTrainingImpl : public torch::nn::Module {
   // Final hidden states [B, T, H] (after the final LayerNorm for "pre").
   torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
                        const torch::Tensor& attention_mask);
+  // The pooler: tanh(dense(hidden[:, 0])), [B, T, H] -> [B, H] (bert.pooler.dense, [CLS] position);
+  // the input of the NSP head and of sequence classification.
+  torch::Tensor pooled(const torch::Tensor& hidden);
   // The word embedding matrix [V, H], which is also the MLM decoder weight.
   const torch::Tensor& word_embeddings() const;
   const BertConfig& config() const { return config_; }

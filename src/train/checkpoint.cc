@@ -28,7 +28,7 @@ void test_save_delay() {
 
 fs::path save_checkpoint(const fs::path& run_dir, model::BertForPreTraining& model,
                          const wordpiece::Vocab& vocab, const CheckpointContents& contents) {
-  fs::path final_dir = run_dir / checkpoint_name(contents.step);
+  fs::path final_dir = run_dir / run::checkpoint_name(contents.step);
   util::AtomicDir dir(final_dir);
   const fs::path& tmp = dir.tmp_path();
   model::save_weights(model, tmp / "model.safetensors");
@@ -40,12 +40,12 @@ fs::path save_checkpoint(const fs::path& run_dir, model::BertForPreTraining& mod
   save_tensor_file(contents.optimizer_state, tmp / "optimizer.safetensors");
   test_save_delay();
   nlohmann::json state = contents.trainer_state;
-  state["format_version"] = kCheckpointFormatVersion;
+  state["format_version"] = run::kCheckpointFormatVersion;
   state["step"] = contents.step;
   util::write_file_atomic(tmp / "trainer_state.json", state.dump(2) + "\n");
 
   test_save_delay();
-  write_manifest(tmp);
+  run::write_manifest(tmp);
   test_save_delay();
   dir.commit();
   test_save_delay();
@@ -55,7 +55,7 @@ fs::path save_checkpoint(const fs::path& run_dir, model::BertForPreTraining& mod
 
 CheckpointContents load_checkpoint(const fs::path& dir, model::BertForPreTraining& model) {
   CheckpointContents c;
-  c.trainer_state = read_trainer_state(dir, &c.step);
+  c.trainer_state = run::read_trainer_state(dir, &c.step);
   model::load_weights(model, dir / "model.safetensors");
   c.optimizer_state = load_tensor_file(dir / "optimizer.safetensors");
   return c;

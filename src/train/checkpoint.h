@@ -13,7 +13,7 @@
 #include <string>
 
 #include "model/bert_model.h"
-#include "train/checkpoint_format.h"
+#include "run/checkpoint_format.h"
 #include "wordpiece/vocab.h"
 
 namespace bert::train {
@@ -22,7 +22,7 @@ namespace bert::train {
 struct CheckpointContents {
   int64_t step = 0;
   nlohmann::json trainer_state;                           // step, cursor, counters, resolved config
-  std::map<std::string, torch::Tensor> optimizer_state;  // AdamW::state()
+  std::map<std::string, torch::Tensor> optimizer_state;  // run::AdamW::state()
 };
 
 // Writes run_dir/step-XXXXXXX atomically and points run_dir/latest at it. Returns its path. Throws

@@ -1,26 +1,13 @@
 // The sync-free training step.
 #include "train/train_step.h"
 
-#include "train/device.h"
+#include "run/device.h"
 #include "train/distributed.h"
 #include "util/error.h"
 
 namespace bert::train {
 
-model::PretrainingInputs model_inputs(const data::Batch& b) {
-  model::PretrainingInputs in;
-  in.input_ids = b.input_ids;
-  in.token_type_ids = b.token_type_ids;
-  in.attention_mask = b.attention_mask;
-  in.mlm_labels = b.mlm_labels;
-  in.nsp_labels = b.nsp_labels;
-  in.mlm_positions = b.mlm_positions;
-  in.has_padding = b.has_padding;
-  in.has_nsp = b.has_nsp;
-  return in;
-}
-
-StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossScaler& scaler,
+StepResult train_step(model::BertForPreTraining& model, run::AdamW& optimizer, run::LossScaler& scaler,
                       const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& o,
                       int64_t global_predictions) {
   if (micro_batches.empty()) throw util::runtime_error("train_step: no micro-batch given");
@@ -48,8 +35,8 @@ StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossSc
     if (o.sync != nullptr && &batch == &micro_batches.back()) o.sync->arm();
     model::PretrainingOutput out;
     {
-      AutocastScope autocast(device, o.precision);
-      out = model->forward(model_inputs(batch));
+      run::AutocastScope autocast(device, o.precision);
+      out = model->forward(run::model_inputs(batch));
     }
     const double w_mlm = total > 0 ? static_cast<double>(batch.num_predictions) * world / total : 0.0;
     torch::Tensor objective = out.mlm_loss * w_mlm;
@@ -79,14 +66,14 @@ StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossSc
     r.correct = figures[3].round().to(torch::kInt64);
   }
   scaler.unscale(params);
-  r.grad_norm = global_grad_norm(params).to(device);
+  r.grad_norm = run::global_grad_norm(params).to(device);
   // The NaN/Inf guard: a non-finite loss, or (outside fp16, where the scaler handles overflows by
   // design) a non-finite gradient norm, skips the update on the device.
   r.nonfinite = torch::isfinite(r.loss).logical_not();
   if (!scaler.enabled()) r.nonfinite = r.nonfinite | torch::isfinite(r.grad_norm).logical_not();
   r.nonfinite = r.nonfinite.to(torch::kFloat32);
   r.skipped = scaler.enabled() ? torch::maximum(r.nonfinite, scaler.found_inf()) : r.nonfinite;
-  const torch::Tensor divisor = clip_divisor(r.grad_norm, o.clip_grad_norm);
+  const torch::Tensor divisor = run::clip_divisor(r.grad_norm, o.clip_grad_norm);
   optimizer.step(lr, divisor.defined() ? std::optional<torch::Tensor>(divisor) : std::nullopt, r.skipped);
   scaler.update();
   return r;

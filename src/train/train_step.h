@@ -11,8 +11,9 @@
 #include "data/batch.h"
 #include "model/bert_model.h"
 #include "train/grad_sync.h"
-#include "train/loss_scaler.h"
-#include "train/optimizer.h"
+#include "run/loss_scaler.h"
+#include "run/mlm_metrics.h"
+#include "run/optimizer.h"
 
 namespace bert::train {
 
@@ -35,9 +36,6 @@ struct StepOptions {
   GradientSync* sync = nullptr;    // ... and gradients averaged (both set, or neither)
 };
 
-// The model's inputs for a device batch, with the host-side facts that make its forward sync-free.
-model::PretrainingInputs model_inputs(const data::Batch& batch);
-
 // Runs one step over `micro_batches` (each already on the model's device): zero the gradients,
 // forward + backward each (loss divided by their count, scaled by `scaler` in fp16), unscale, the
 // global gradient norm, clip factor and found-inf flag on the device, then AdamW at `lr`, which
@@ -50,7 +48,7 @@ model::PretrainingInputs model_inputs(const data::Batch& batch);
 // `global_predictions`: the step's predicted tokens over all micro-batches and ranks (the trainer
 // sums the host counts); 0 = this process's own count. The MLM loss optimised and reported is the
 // mean over those tokens, whatever their split into micro-batches and ranks.
-StepResult train_step(model::BertForPreTraining& model, AdamW& optimizer, LossScaler& scaler,
+StepResult train_step(model::BertForPreTraining& model, run::AdamW& optimizer, run::LossScaler& scaler,
                       const std::vector<data::Batch>& micro_batches, double lr, const StepOptions& options,
                       int64_t global_predictions = 0);
 

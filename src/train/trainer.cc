@@ -14,15 +14,15 @@
 #include "model/bert_model.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
-#include "train/device.h"
+#include "run/device.h"
 #include "train/distributed.h"
 #include "util/dir_lock.h"
-#include "train/loss_scaler.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "run/loss_scaler.h"
+#include "run/optimizer.h"
+#include "run/schedule.h"
 #include "train/sync_debug.h"
 #include "train/train_step.h"
-#include "train/validation.h"
+#include "run/mlm_metrics.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -89,7 +89,7 @@ struct Window {
   Clock::time_point start = Clock::now();
 };
 
-model::BertConfig resolve_model_config(RunConfig& cfg, const wordpiece::Vocab& vocab, const std::string& source) {
+model::BertConfig resolve_model_config(run::RunConfig& cfg, const wordpiece::Vocab& vocab, const std::string& source) {
   model::BertConfig m = cfg.model;
   if (!cfg.training.init_from.empty()) {
     fs::path hf = fs::path(cfg.training.init_from) / "config.json";
@@ -153,7 +153,7 @@ class MetricsLog {
 // a checkpoint dir; or a run dir (-> its newest valid checkpoint). Checked before any data work.
 std::optional<fs::path> resolve_resume(const std::string& resume, const fs::path& run_dir, const std::string& source) {
   if (resume == "never") return std::nullopt;
-  if (resume == "auto") return find_latest_checkpoint(run_dir);
+  if (resume == "auto") return run::find_latest_checkpoint(run_dir);
   std::error_code ec;
   const fs::path p(resume);
   if (!fs::is_directory(p, ec)) {
@@ -161,11 +161,11 @@ std::optional<fs::path> resolve_resume(const std::string& resume, const fs::path
                             "\" is not auto, never, or an existing checkpoint or run directory");
   }
   if (!fs::exists(p / "manifest.json", ec)) {
-    auto latest = find_latest_checkpoint(p);
+    auto latest = run::find_latest_checkpoint(p);
     if (!latest) throw util::input_error("cannot resume from " + resume + ": it holds no valid checkpoint");
     return latest;
   }
-  std::string why = verify_checkpoint(p);
+  std::string why = run::verify_checkpoint(p);
   if (!why.empty()) throw util::input_error("cannot resume from " + resume + ": " + why);
   return p;
 }
@@ -194,9 +194,9 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
 
 }  // namespace
 
-TrainSummary run_training(const RunConfig& config_in, const std::string& source) {
+TrainSummary run_training(const run::RunConfig& config_in, const std::string& source) {
   // ---- set up: config, device, run dir, vocabulary, model, optimizer, data ----
-  RunConfig cfg = config_in;
+  run::RunConfig cfg = config_in;
   validate(cfg, source);
   util::install_stop_handlers();
   // Data-parallel when launched by torchrun/srun: rank 0 writes, every rank trains on its slice.
@@ -212,9 +212,9 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   if (dist_env.distributed() && (device_name == "cuda" || (device_name == "auto" && torch::cuda::is_available()))) {
     device_name = "cuda:" + std::to_string(dist_env.local_rank);  // one GPU per process
   }
-  const torch::Device device = resolve_device(device_name);
-  if (device.is_cuda()) configure_cuda_math(cfg.runtime.tf32, cfg.runtime.attention_backend);
-  cfg.training.precision = resolve_precision(cfg.training.precision, device, source + ": training.precision");
+  const torch::Device device = run::resolve_device(device_name);
+  if (device.is_cuda()) run::configure_cuda_math(cfg.runtime.tf32, cfg.runtime.attention_backend);
+  cfg.training.precision = run::resolve_precision(cfg.training.precision, device, source + ": training.precision");
   std::unique_ptr<Distributed> dist;
   if (dist_env.distributed()) {
     dist = Distributed::connect(dist_env, cfg.runtime.backend, std::chrono::seconds(cfg.runtime.dist_timeout_s), device);
@@ -229,7 +229,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     prepare_run_dir(run_dir);
     run_lock.emplace(util::DirLock::acquire(run_dir, "bert-train"));
     util::add_log_file(run_dir / "train.log");
-    clean_stale_temporaries(run_dir);
+    run::clean_stale_temporaries(run_dir);
   }
   if (dist) dist->barrier();  // the run dir exists and is clean before any rank reads it
   // A worker group torchrun restarted (--max-restarts) continues from the newest checkpoint,
@@ -252,7 +252,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   vocab->require_sequence_tokens("bert-train");
   const model::BertConfig model_config = resolve_model_config(cfg, *vocab, source);
 
-  const TrainingOptions& t = cfg.training;
+  const run::TrainingOptions& t = cfg.training;
   torch::manual_seed(util::derive_seed(t.seed, "init"));
   model::BertForPreTraining model(model_config);
   if (!t.init_from.empty()) {
@@ -264,8 +264,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   }
   model->to(device);
   model->train();
-  AdamW optimizer(*model, t);
-  LossScaler scaler(t.precision == "fp16", device);
+  run::AdamW optimizer(*model, t);
+  run::LossScaler scaler(t.precision == "fp16", device);
 
   // The token cache: rank 0 builds it, the others then map what it wrote (no race on the rename).
   std::shared_ptr<const data::Dataset> train_data, valid_data;
@@ -303,8 +303,8 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   util::log_info("model: " + std::to_string(model_config.num_layers) + " layers, hidden " +
                  std::to_string(model_config.hidden_size) + ", " + std::to_string(model_config.num_heads) +
                  " heads, vocab " + std::to_string(model_config.vocab_size) + " = " +
-                 fmt("%.2fM", num_params / 1e6) + " parameters on " + describe_device(device) + ", " + t.precision);
-  util::log_info(describe_attention(device, t.precision, t.batch_size, cfg.data.max_seq_len, model_config.num_heads,
+                 fmt("%.2fM", num_params / 1e6) + " parameters on " + run::describe_device(device) + ", " + t.precision);
+  util::log_info(run::describe_attention(device, t.precision, t.batch_size, cfg.data.max_seq_len, model_config.num_heads,
                                     model_config.hidden_size / model_config.num_heads, model_config.attention_dropout) +
                  (device.is_cuda() ? "; runtime.attention_backend = " + cfg.runtime.attention_backend +
                                          (cfg.runtime.tf32 ? ", TF32 on" : ", TF32 off")
@@ -341,7 +341,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
     }
     last_checkpoint = *resume_from;
     if (writer) {
-      set_aside_newer_checkpoints(run_dir, step);
+      run::set_aside_newer_checkpoints(run_dir, step);
       drop_metrics_after(run_dir / "metrics.jsonl", step);
     }
     util::log_info("resumed from " + resume_from->string() + " at step " + std::to_string(step));
@@ -375,7 +375,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
                        {"skipped_steps", skipped_steps}, {"loss_scaler", scaler.state()},
                        {"run_config", to_json(cfg)}};
     last_checkpoint = save_checkpoint(run_dir, model, *vocab, c);
-    prune_checkpoints(run_dir, cfg.checkpoint.keep_last);
+    run::prune_checkpoints(run_dir, cfg.checkpoint.keep_last);
     progress.clear();
     util::log_info("saved checkpoint " + last_checkpoint.string());
     if (dist) dist->barrier();
@@ -395,9 +395,9 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
       global_index += world;
       return stream.next(b);
     };
-    SumOverRanks reduce = nullptr;
+    run::SumOverRanks reduce = nullptr;
     if (dist) reduce = [&](torch::Tensor& sums) { dist->sum_(sums); };
-    MlmMetrics v = evaluate_mlm(model, next, device, t.precision, 0, reduce);
+    run::MlmMetrics v = run::evaluate_mlm(model, next, device, t.precision, 0, reduce);
     if (!writer) return;
     nlohmann::json j = v.to_json();
     j["type"] = "valid";
@@ -489,7 +489,7 @@ TrainSummary run_training(const RunConfig& config_in, const std::string& source)
   };
   std::vector<data::Batch> micro_batches(static_cast<size_t>(t.grad_accum_steps));
   while (step < t.max_steps && (dist ? agreed_stop : util::stop_signal()) == 0 && !slice_done()) {
-    const double lr = lr_at(step, t);
+    const double lr = run::lr_at(step, t);
     int64_t counts[3] = {0, 0, 0};  // real tokens, predictions, sequences of this step
     for (auto& batch : micro_batches) {  // host work: the loader's next batches, copied (non-blocking)
       data::HostBatch host = loader.next();

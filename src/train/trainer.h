@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "train/config.h"
+#include "run/config.h"
 
 namespace bert::train {
 
@@ -19,6 +19,6 @@ struct TrainSummary {
 
 // Runs the whole training described by `config` (`source` names the config file in messages).
 // Throws util::Error on bad input, a NaN streak, or an I/O failure; everything saved stays valid.
-TrainSummary run_training(const RunConfig& config, const std::string& source);
+TrainSummary run_training(const run::RunConfig& config, const std::string& source);
 
 }  // namespace bert::train

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "train/checkpoint.h"
-#include "train/config.h"
+#include "run/config.h"
 #include "util/atomic_file.h"
 #include "util/rng.h"
 
@@ -107,7 +107,7 @@ model::BertForPreTraining perturbed_model(int vocab_size, uint64_t seed) {
 
 fs::path save_tiny_checkpoint(const fs::path& run_dir, model::BertForPreTraining& model,
                               const wordpiece::Vocab& vocab, int64_t step) {
-  train::RunConfig cfg;
+  run::RunConfig cfg;
   cfg.model = model->config();
   cfg.data.train_files = {"train.txt"};
   cfg.data.vocab_dir = run_dir / "vocab";
@@ -115,10 +115,10 @@ fs::path save_tiny_checkpoint(const fs::path& run_dir, model::BertForPreTraining
   cfg.checkpoint.dir = run_dir;
   cfg.training.seed = 42;
   fs::create_directories(run_dir);
-  util::write_file_atomic(run_dir / "run_config.json", train::to_json(cfg).dump(2));
+  util::write_file_atomic(run_dir / "run_config.json", run::to_json(cfg).dump(2));
   train::CheckpointContents c;
   c.step = step;
-  c.trainer_state = {{"run_config", train::to_json(cfg)}, {"tokens_seen", 0}};
+  c.trainer_state = {{"run_config", run::to_json(cfg)}, {"tokens_seen", 0}};
   c.optimizer_state["step"] = torch::zeros({1});
   return train::save_checkpoint(run_dir, model, vocab, c);
 }

@@ -13,7 +13,7 @@
 #include "data/loader.h"
 #include "eval_fixtures.h"
 #include "train/checkpoint.h"
-#include "train/validation.h"
+#include "run/mlm_metrics.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -50,7 +50,7 @@ TEST(Combine, WeightsByPredictionsAndSequences) {
   a.metrics.sequences = 10; a.metrics.tokens = 1000; a.metrics.seconds = 1.0; a.metrics.nsp_accuracy = 0.6;
   b.metrics.loss = 4.0; b.metrics.accuracy = 0.25; b.metrics.top5 = 0.5; b.metrics.predictions = 300;
   b.metrics.sequences = 30; b.metrics.tokens = 3000; b.metrics.seconds = 2.0; b.metrics.nsp_accuracy = 0.8;
-  train::MlmMetrics all = combine({a, b});
+  run::MlmMetrics all = combine({a, b});
   EXPECT_DOUBLE_EQ(all.loss, (2.0 * 100 + 4.0 * 300) / 400);
   EXPECT_DOUBLE_EQ(all.accuracy, (50.0 + 75.0) / 400);
   EXPECT_DOUBLE_EQ(all.top5, (75.0 + 150.0) / 400);
@@ -94,7 +94,7 @@ TEST_F(EvaluatorTest, MetricsMatchAFullLogitsComputation) {
       tokens += h.num_real_tokens;
       sequences += h.batch_size;
     }
-    const train::MlmMetrics& m = r.files[i].metrics;
+    const run::MlmMetrics& m = r.files[i].metrics;
     ASSERT_GT(n, 0);
     EXPECT_EQ(m.predictions, n);
     EXPECT_EQ(m.tokens, tokens);
@@ -121,15 +121,15 @@ TEST_F(EvaluatorTest, ShardsSummedOverRanksGiveOneProcessesFigures) {
   auto ds = data::prepare_dataset({options_.files[0]}, model_.vocab, d, options_.seed);
   const auto masking = eval_masking_options(model_, options_);
   const uint64_t seed = util::derive_seed(options_.seed, "valid");
-  auto pass = [&](int rank, int world, const train::SumOverRanks& reduce) {
+  auto pass = [&](int rank, int world, const run::SumOverRanks& reduce) {
     data::EvalLoader loader(ds, options_.batch_size, masking, seed, rank, world);
-    return train::evaluate_mlm(model_.model, [&](data::HostBatch& b) { return loader.next(b); }, torch::kCPU, "fp32",
+    return run::evaluate_mlm(model_.model, [&](data::HostBatch& b) { return loader.next(b); }, torch::kCPU, "fp32",
                                0, reduce);
   };
-  const train::MlmMetrics one = pass(0, 1, nullptr);
+  const run::MlmMetrics one = pass(0, 1, nullptr);
   torch::Tensor rank1_sums;
-  const train::MlmMetrics rank1 = pass(1, 2, [&](torch::Tensor& s) { rank1_sums = s.clone(); });
-  const train::MlmMetrics both = pass(0, 2, [&](torch::Tensor& s) { s.add_(rank1_sums); });  // rank 0's all-reduce
+  const run::MlmMetrics rank1 = pass(1, 2, [&](torch::Tensor& s) { rank1_sums = s.clone(); });
+  const run::MlmMetrics both = pass(0, 2, [&](torch::Tensor& s) { s.add_(rank1_sums); });  // rank 0's all-reduce
   ASSERT_GT(rank1.predictions, 0);
   EXPECT_LT(rank1.predictions, one.predictions);  // rank 1 alone saw a part
   EXPECT_EQ(both.predictions, one.predictions);
@@ -194,7 +194,7 @@ TEST_F(EvaluatorTest, NeverWritesIntoTheCheckpointAndReusesTheRunCache) {
   std::set<std::string> after;
   for (const auto& e : fs::directory_iterator(ckpt_)) after.insert(e.path().filename().string());
   EXPECT_EQ(before, after);
-  EXPECT_EQ(train::verify_checkpoint(ckpt_), "");
+  EXPECT_EQ(run::verify_checkpoint(ckpt_), "");
   EXPECT_TRUE(fs::is_directory(dir_ / "run" / "cache"));
   EXPECT_EQ(r.settings["cache_dir"], (fs::absolute(dir_ / "run") / "cache").string());
 }

@@ -147,7 +147,7 @@ TEST_F(HfBridgeTest, TransformersDirLoadsHereRoundTripsBitExactAndInitialisesTra
   ASSERT_EQ(run(quote(binary("bert-train")) + " --config " + quote((dir_ / "run.json").string()), &out, &err), 0) << err;
   EXPECT_NE(err.find("starting from the Hugging Face model"), std::string::npos) << err;
   const fs::path trained = dir_ / "train_run" / "step-0000002";
-  ASSERT_EQ(train::verify_checkpoint(trained), "");
+  ASSERT_EQ(run::verify_checkpoint(trained), "");
   EXPECT_EQ(oracle("same-tensors " + quote((dir_ / "hf" / "model.safetensors").string()) + " " +
                    quote((trained / "model.safetensors").string())), 0);
 
@@ -159,7 +159,7 @@ TEST_F(HfBridgeTest, TransformersDirLoadsHereRoundTripsBitExactAndInitialisesTra
   ASSERT_EQ(run(quote(binary("bert-train")) + " --config " + quote((dir_ / "run_mlm.json").string()), &out, &err), 0)
       << err;
   EXPECT_NE(err.find("has no pooler/NSP head"), std::string::npos) << err;
-  EXPECT_EQ(train::verify_checkpoint(dir_ / "train_run_mlm" / "step-0000002"), "");
+  EXPECT_EQ(run::verify_checkpoint(dir_ / "train_run_mlm" / "step-0000002"), "");
 }
 
 }  // namespace

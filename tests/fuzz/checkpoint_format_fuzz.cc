@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "fuzz_util.h"
-#include "train/checkpoint_format.h"
+#include "run/checkpoint_format.h"
 #include "util/error.h"
 
 namespace {
@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (has_state) bert::fuzz::write_scratch("run/step-0000001/trainer_state.json", state);
   if (has_latest) bert::fuzz::write_scratch("run/latest", latest);
 
-  const std::string why = bert::train::verify_checkpoint(ckpt);
+  const std::string why = bert::run::verify_checkpoint(ckpt);
   if (why.empty()) {
     for (const char* f : {"model.safetensors", "config.json", "vocab.txt", "trainer_state.json", "optimizer.safetensors"}) {
       BERT_FUZZ_CHECK(fs::is_regular_file(ckpt / f));
@@ -64,16 +64,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   try {
     int64_t step = -1;
-    const nlohmann::json s = bert::train::read_trainer_state(ckpt, &step);
+    const nlohmann::json s = bert::run::read_trainer_state(ckpt, &step);
     BERT_FUZZ_CHECK(s.is_object() && step >= 0);
     BERT_FUZZ_CHECK(s.at("step").is_number_integer() && s.at("step").get<int64_t>() == step);
-    BERT_FUZZ_CHECK(s.at("format_version") == bert::train::kCheckpointFormatVersion);
+    BERT_FUZZ_CHECK(s.at("format_version") == bert::run::kCheckpointFormatVersion);
   } catch (const bert::util::Error&) {
   }
 
   try {
-    const auto found = bert::train::find_latest_checkpoint(run);
-    if (found) BERT_FUZZ_CHECK(bert::train::verify_checkpoint(*found).empty());
+    const auto found = bert::run::find_latest_checkpoint(run);
+    if (found) BERT_FUZZ_CHECK(bert::run::verify_checkpoint(*found).empty());
   } catch (const bert::util::Error&) {
   }
   return 0;

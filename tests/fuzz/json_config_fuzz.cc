@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "train/config.h"
+#include "run/config.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -40,10 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   BERT_FUZZ_CHECK(bert::util::parse_json(dumped, "dumped.json") == j);
 
   try {
-    for (const auto& o : overrides) bert::train::apply_override(j, o);
-    const bert::train::RunConfig c = bert::train::parse_run_config(j, "fuzz.json");
+    for (const auto& o : overrides) bert::run::apply_override(j, o);
+    const bert::run::RunConfig c = bert::run::parse_run_config(j, "fuzz.json");
     const nlohmann::json resolved = bert::train::to_json(c);
-    const bert::train::RunConfig again = bert::train::parse_run_config(resolved, "resolved.json");
+    const bert::run::RunConfig again = bert::run::parse_run_config(resolved, "resolved.json");
     BERT_FUZZ_CHECK(bert::train::to_json(again) == resolved);
   } catch (const bert::util::Error&) {
   }

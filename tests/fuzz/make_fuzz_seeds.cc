@@ -14,7 +14,7 @@
 #include "data/shard.h"
 #include "fuzz_util.h"
 #include "model/safetensors.h"
-#include "train/checkpoint_format.h"
+#include "run/checkpoint_format.h"
 #include "util/atomic_file.h"
 #include "wordpiece/vocab.h"
 
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     fs::remove_all(ckpt);
     fuzz::write_checkpoint_fixture(ckpt);
     std::ofstream(ckpt / "trainer_state.json", std::ios::binary) << state;
-    train::write_manifest(ckpt);
+    run::write_manifest(ckpt);
     std::string bytes = util::read_file(ckpt / "manifest.json") + "\n--trainer_state.json--\n" + state;
     if (!latest.empty()) bytes += "\n--latest--\n" + latest;
     put(root / "checkpoint_format" / name, bytes);

@@ -55,7 +55,7 @@ TEST_F(CheckpointTest, SaveVerifyReload) {
   model::BertForPreTraining m(tiny_config(), /*init_seed=*/1);
   fs::path dir = save_at(5, m);
   EXPECT_EQ(dir.filename(), "step-0000005");
-  EXPECT_EQ(verify_checkpoint(dir), "");
+  EXPECT_EQ(run::verify_checkpoint(dir), "");
   for (const char* f : {"model.safetensors", "config.json", "vocab.txt", "tokenizer_config.json",
                         "optimizer.safetensors", "trainer_state.json", "manifest.json"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
@@ -76,25 +76,25 @@ TEST_F(CheckpointTest, DamagedCheckpointIsSkippedForThePreviousOne) {
   model::BertForPreTraining m(tiny_config());
   fs::path first = save_at(10, m);
   fs::path second = save_at(20, m);
-  ASSERT_EQ(find_latest_checkpoint(run_dir_).value(), second);
+  ASSERT_EQ(run::find_latest_checkpoint(run_dir_).value(), second);
   {  // flip a byte inside the weights: same size, different crc
     std::fstream f(second / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-3, std::ios::end);
     f.put('\x7f');
   }
-  EXPECT_NE(verify_checkpoint(second).find("crc32"), std::string::npos);
-  EXPECT_EQ(find_latest_checkpoint(run_dir_).value(), first);
+  EXPECT_NE(run::verify_checkpoint(second).find("crc32"), std::string::npos);
+  EXPECT_EQ(run::find_latest_checkpoint(run_dir_).value(), first);
   fs::resize_file(first / "optimizer.safetensors", 10);  // truncated
-  EXPECT_NE(verify_checkpoint(first).find("truncated"), std::string::npos);
-  EXPECT_FALSE(find_latest_checkpoint(run_dir_).has_value());
+  EXPECT_NE(run::verify_checkpoint(first).find("truncated"), std::string::npos);
+  EXPECT_FALSE(run::find_latest_checkpoint(run_dir_).has_value());
 }
 
 TEST_F(CheckpointTest, IncompleteTempDirIsIgnoredAndPruningKeepsNewest) {
   model::BertForPreTraining m(tiny_config());
   for (int s : {1, 2, 3, 4}) save_at(s, m);
   fs::create_directories(run_dir_ / "step-0000009.tmp-123");  // a crash mid-save
-  EXPECT_EQ(find_latest_checkpoint(run_dir_).value().filename(), "step-0000004");
-  prune_checkpoints(run_dir_, 2);
+  EXPECT_EQ(run::find_latest_checkpoint(run_dir_).value().filename(), "step-0000004");
+  run::prune_checkpoints(run_dir_, 2);
   EXPECT_FALSE(fs::exists(run_dir_ / "step-0000001"));
   EXPECT_FALSE(fs::exists(run_dir_ / "step-0000002"));
   EXPECT_TRUE(fs::exists(run_dir_ / "step-0000003"));
@@ -125,8 +125,8 @@ TEST_F(CheckpointTest, DiskFullKeepsThePreviousCheckpoint) {
   for (const auto& e : fs::directory_iterator(run_dir_)) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
   }
-  EXPECT_EQ(verify_checkpoint(first), "");
-  EXPECT_EQ(find_latest_checkpoint(run_dir_).value(), first);
+  EXPECT_EQ(run::verify_checkpoint(first), "");
+  EXPECT_EQ(run::find_latest_checkpoint(run_dir_).value(), first);
 }
 
 // A manifest from elsewhere is data, not code: every malformation is a reason, never an exception.
@@ -143,26 +143,26 @@ TEST_F(CheckpointTest, MalformedManifestsAreReasonsNotExceptions) {
        }) {
     util::write_file_atomic(dir / "manifest.json", c.manifest);
     std::string why;
-    ASSERT_NO_THROW(why = verify_checkpoint(dir)) << c.manifest;
+    ASSERT_NO_THROW(why = run::verify_checkpoint(dir)) << c.manifest;
     EXPECT_NE(why.find(c.reason), std::string::npos) << c.manifest << " -> " << why;
   }
   nlohmann::json j = nlohmann::json::parse(good);
   j["files"]["config.json"]["size"] = "12";
   util::write_file_atomic(dir / "manifest.json", j.dump());
-  EXPECT_NE(verify_checkpoint(dir).find("needs a non-negative integer size and crc32"), std::string::npos);
+  EXPECT_NE(run::verify_checkpoint(dir).find("needs a non-negative integer size and crc32"), std::string::npos);
   j = nlohmann::json::parse(good);
   j["files"]["../escape"] = {{"size", 0}, {"crc32", 0}};
   util::write_file_atomic(dir / "manifest.json", j.dump());
-  EXPECT_NE(verify_checkpoint(dir).find("not a file name"), std::string::npos);
+  EXPECT_NE(run::verify_checkpoint(dir).find("not a file name"), std::string::npos);
   util::write_file_atomic(dir / "manifest.json", good);
-  EXPECT_EQ(verify_checkpoint(dir), "");
+  EXPECT_EQ(run::verify_checkpoint(dir), "");
 }
 
 TEST_F(CheckpointTest, TrainerStateFromANewerFormatOrWithBadFieldsIsRefusedNamingTheFile) {
   model::BertForPreTraining m(tiny_config(), /*init_seed=*/1);
   const fs::path dir = save_at(4, m);
   int64_t step = -1;
-  EXPECT_NO_THROW(read_trainer_state(dir, &step));
+  EXPECT_NO_THROW(run::read_trainer_state(dir, &step));
   EXPECT_EQ(step, 4);
   struct Case { std::string state, fragment; };
   for (const Case& c : {
@@ -176,7 +176,7 @@ TEST_F(CheckpointTest, TrainerStateFromANewerFormatOrWithBadFieldsIsRefusedNamin
        }) {
     util::write_file_atomic(dir / "trainer_state.json", c.state);
     try {
-      read_trainer_state(dir, &step);
+      run::read_trainer_state(dir, &step);
       ADD_FAILURE() << c.state << " was accepted";
     } catch (const util::Error& e) {
       EXPECT_NE(std::string(e.what()).find(c.fragment), std::string::npos) << e.what();

@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "train/device.h"
+#include "run/device.h"
 #include "util/error.h"
 
 namespace bert::train {
@@ -111,9 +111,9 @@ std::string join(const std::set<std::string>& s) {
 
 struct Fixture {
   model::BertForPreTraining model{tiny_config(), 3};
-  TrainingOptions options;
-  AdamW optimizer{*model, options};
-  LossScaler scaler{false, torch::kCPU};
+  run::TrainingOptions options;
+  run::AdamW optimizer{*model, options};
+  run::LossScaler scaler{false, torch::kCPU};
 };
 
 TEST(TrainStep, MakesNoSynchronisingCall) {
@@ -161,7 +161,7 @@ TEST(TrainStep, HostFactsGiveTheSameForwardAsDerivingThem) {
       EXPECT_EQ(b.mlm_positions.numel(), 3);
       EXPECT_EQ(b.mlm_positions[2].item<int64_t>(), 11);
       const auto derived = m->forward(b.input_ids, b.token_type_ids, b.attention_mask, b.mlm_labels, b.nsp_labels);
-      const auto given = m->forward(model_inputs(b));
+      const auto given = m->forward(run::model_inputs(b));
       EXPECT_TRUE(torch::equal(derived.loss, given.loss));
       EXPECT_TRUE(torch::equal(derived.mlm_logits, given.mlm_logits));
       EXPECT_EQ(given.nsp_loss.defined(), nsp);
@@ -173,7 +173,7 @@ TEST(TrainStep, ReportsTheLossAndUpdates) {
   Fixture f;
   f.model->eval();  // no dropout: the step's loss is the plain forward's
   const std::vector<data::Batch> batches = {data::to_device(host_batch(true), torch::kCPU)};
-  const double expected = f.model->forward(model_inputs(batches[0])).loss.item<double>();
+  const double expected = f.model->forward(run::model_inputs(batches[0])).loss.item<double>();
   const auto before = f.model->named_parameters()["bert.embeddings.word_embeddings.weight"].clone();
   const StepResult r = train_step(f.model, f.optimizer, f.scaler, batches, 1e-2, {"fp32", 1.0});
   EXPECT_NEAR(r.loss.item<double>(), expected, 1e-6);
@@ -205,24 +205,24 @@ TEST(TrainStep, NonFiniteLossSkipsTheUpdateOnTheDevice) {
 }
 
 TEST(TrainStep, AttentionKernelNamesOnTheCpu) {
-  EXPECT_EQ(describe_attention(torch::kCPU, "fp32", 2, 8, 2, 4, 0.0), "attention: cpu-fused (no padding), cpu-fused (padding)");
-  EXPECT_EQ(describe_attention(torch::kCPU, "bf16", 2, 8, 2, 4, 0.0), "attention: cpu-unfused (no padding), cpu-unfused (padding)");
-  EXPECT_EQ(describe_attention(torch::kCPU, "fp32", 2, 8, 2, 4, 0.1), "attention: cpu-unfused (no padding), cpu-unfused (padding)");
-  EXPECT_THROW(configure_cuda_math(true, "fastest"), util::Error);
-  EXPECT_NO_THROW(configure_cuda_math(true, "auto"));
+  EXPECT_EQ(run::describe_attention(torch::kCPU, "fp32", 2, 8, 2, 4, 0.0), "attention: cpu-fused (no padding), cpu-fused (padding)");
+  EXPECT_EQ(run::describe_attention(torch::kCPU, "bf16", 2, 8, 2, 4, 0.0), "attention: cpu-unfused (no padding), cpu-unfused (padding)");
+  EXPECT_EQ(run::describe_attention(torch::kCPU, "fp32", 2, 8, 2, 4, 0.1), "attention: cpu-unfused (no padding), cpu-unfused (padding)");
+  EXPECT_THROW(run::configure_cuda_math(true, "fastest"), util::Error);
+  EXPECT_NO_THROW(run::configure_cuda_math(true, "auto"));
 }
 
 TEST(Precision, AutoIsBf16OnlyWhereTheCpuHasIt) {
-  const std::string cpu_auto = resolve_precision("auto", torch::kCPU, "run.json: training.precision");
-  EXPECT_EQ(cpu_auto, cpu_has_native_bf16() ? "bf16" : "fp32");
+  const std::string cpu_auto = run::resolve_precision("auto", torch::kCPU, "run.json: training.precision");
+  EXPECT_EQ(cpu_auto, run::cpu_has_native_bf16() ? "bf16" : "fp32");
 #if defined(__x86_64__)
-  EXPECT_EQ(cpu_has_native_bf16(), __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16"));
+  EXPECT_EQ(run::cpu_has_native_bf16(), __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16"));
 #endif
-  EXPECT_EQ(resolve_precision("auto", torch::Device(torch::kCUDA, 0), "k"), "bf16");
-  EXPECT_EQ(resolve_precision("bf16", torch::kCPU, "k"), "bf16");  // asked for: kept (with a warning here)
-  EXPECT_EQ(resolve_precision("fp32", torch::kCPU, "k"), "fp32");
+  EXPECT_EQ(run::resolve_precision("auto", torch::Device(torch::kCUDA, 0), "k"), "bf16");
+  EXPECT_EQ(run::resolve_precision("bf16", torch::kCPU, "k"), "bf16");  // asked for: kept (with a warning here)
+  EXPECT_EQ(run::resolve_precision("fp32", torch::kCPU, "k"), "fp32");
   try {
-    resolve_precision("fp16", torch::kCPU, "run.json: training.precision");
+    run::resolve_precision("fp16", torch::kCPU, "run.json: training.precision");
     ADD_FAILURE() << "fp16 on the CPU was accepted";
   } catch (const util::Error& e) {
     EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);

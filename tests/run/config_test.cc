@@ -1,5 +1,5 @@
 // Run-config parsing: defaults, strictness (unknown keys, types, ranges), overrides, error positions.
-#include "train/config.h"
+#include "run/config.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "util/error.h"
 
-namespace bert::train {
+namespace bert::run {
 namespace {
 
 nlohmann::json minimal() {
@@ -187,4 +187,4 @@ TEST(Config, DuplicateKeysAreRejectedWithTheirPath) {
 }
 
 }  // namespace
-}  // namespace bert::train
+}  // namespace bert::run

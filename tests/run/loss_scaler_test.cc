@@ -1,6 +1,6 @@
 // fp16 loss scaling on CPU tensors (the same ATen kernels run on CUDA): scaling, overflow
 // detection, halving and growth, and the checkpointed state.
-#include "train/loss_scaler.h"
+#include "run/loss_scaler.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "util/error.h"
 
-namespace bert::train {
+namespace bert::run {
 namespace {
 
 std::vector<torch::Tensor> params_with_grads(float g0, float g1) {
@@ -104,4 +104,4 @@ TEST(TrainLossScaler, DamagedStateIsAnInputErrorNamingTheFile) {
 }
 
 }  // namespace
-}  // namespace bert::train
+}  // namespace bert::run

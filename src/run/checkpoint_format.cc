@@ -1,5 +1,5 @@
 // Checkpoint directory format: names, manifest, verification, latest pointer, pruning, repair.
-#include "train/checkpoint_format.h"
+#include "run/checkpoint_format.h"
 
 #include <zlib.h>
 
@@ -13,7 +13,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
-namespace bert::train {
+namespace bert::run {
 namespace fs = std::filesystem;
 
 namespace {
@@ -232,4 +232,4 @@ nlohmann::json read_trainer_state(const fs::path& dir, int64_t* step) {
   return state;
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

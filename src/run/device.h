@@ -9,7 +9,7 @@
 
 #include "model/autocast.h"
 
-namespace bert::train {
+namespace bert::run {
 
 // "auto" -> cuda:0 when a GPU is visible, else cpu; "cuda"/"cuda:N" without a GPU (or N out of
 // range) -> Error(kUsage) saying what is visible and what to set instead.
@@ -48,4 +48,4 @@ class AutocastScope {
   std::optional<model::AutocastScope> scope_;
 };
 
-}  // namespace bert::train
+}  // namespace bert::run

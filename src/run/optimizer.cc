@@ -1,11 +1,11 @@
 // AdamW with decay/no-decay groups on ATen's fused kernel.
-#include "train/optimizer.h"
+#include "run/optimizer.h"
 
 #include <cmath>
 
 #include "util/error.h"
 
-namespace bert::train {
+namespace bert::run {
 
 AdamW::AdamW(torch::nn::Module& model, const TrainingOptions& t)
     : beta1_(t.adam_betas.at(0)), beta2_(t.adam_betas.at(1)), eps_(t.adam_eps) {
@@ -134,4 +134,4 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const 
   }
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

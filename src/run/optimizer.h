@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "train/config.h"
+#include "run/config.h"
 
-namespace bert::train {
+namespace bert::run {
 
 // The global L2 norm of the defined gradients of `params` (what clip_grad_norm_ computes): a []
 // fp32 tensor on their device (zero when no gradient is defined), from one _foreach_norm launch per
@@ -55,4 +55,4 @@ class AdamW {
   double beta1_, beta2_, eps_;
 };
 
-}  // namespace bert::train
+}  // namespace bert::run

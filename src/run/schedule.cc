@@ -1,10 +1,10 @@
 // Warmup + linear/cosine/constant learning-rate schedule.
-#include "train/schedule.h"
+#include "run/schedule.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace bert::train {
+namespace bert::run {
 
 double lr_at(int64_t step, const TrainingOptions& t) {
   if (t.warmup_steps > 0 && step < t.warmup_steps) {
@@ -21,4 +21,4 @@ double lr_at(int64_t step, const TrainingOptions& t) {
   return floor + (t.lr - floor) * (1.0 - progress);
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

@@ -1,12 +1,12 @@
 // Strict parsing of the run config into typed structs, overrides, and the resolved JSON.
-#include "train/config.h"
+#include "run/config.h"
 
 #include <set>
 
 #include "util/error.h"
 #include "util/json.h"
 
-namespace bert::train {
+namespace bert::run {
 namespace fs = std::filesystem;
 using util::JsonSection;
 
@@ -311,4 +311,4 @@ void validate(const RunConfig& c, const std::string& source) {
   }
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

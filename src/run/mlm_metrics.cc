@@ -1,14 +1,26 @@
 // Masked-LM evaluation pass.
-#include "train/validation.h"
+#include "run/mlm_metrics.h"
 
 #include <chrono>
 #include <cmath>
 
 #include "data/batch.h"
-#include "train/device.h"
-#include "train/train_step.h"
+#include "run/device.h"
 
-namespace bert::train {
+namespace bert::run {
+
+model::PretrainingInputs model_inputs(const data::Batch& b) {
+  model::PretrainingInputs in;
+  in.input_ids = b.input_ids;
+  in.token_type_ids = b.token_type_ids;
+  in.attention_mask = b.attention_mask;
+  in.mlm_labels = b.mlm_labels;
+  in.nsp_labels = b.nsp_labels;
+  in.mlm_positions = b.mlm_positions;
+  in.has_padding = b.has_padding;
+  in.has_nsp = b.has_nsp;
+  return in;
+}
 
 nlohmann::json MlmMetrics::to_json() const {
   nlohmann::json j = {{"loss", loss}, {"accuracy", accuracy}, {"top5_accuracy", top5},
@@ -78,4 +90,4 @@ MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& nex
   return m;
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-namespace bert::train {
+namespace bert::run {
 
 class LossScaler {
  public:
@@ -39,4 +39,4 @@ class LossScaler {
   torch::Tensor scale_, growth_tracker_, found_inf_;  // [] float, [] int32, [] float on the device
 };
 
-}  // namespace bert::train
+}  // namespace bert::run

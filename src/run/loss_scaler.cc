@@ -1,11 +1,11 @@
-#include "train/loss_scaler.h"
+#include "run/loss_scaler.h"
 
 #include <cmath>
 #include <limits>
 
 #include "util/error.h"
 
-namespace bert::train {
+namespace bert::run {
 
 LossScaler::LossScaler(bool enabled, const torch::Device& device, double initial_scale, int64_t growth_interval)
     : enabled_(enabled), growth_interval_(growth_interval) {
@@ -62,4 +62,4 @@ void LossScaler::restore(const nlohmann::json& state, const std::string& source)
   growth_tracker_.fill_(g->get<int64_t>());
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

@@ -1,11 +1,11 @@
 // Our fused AdamW matches LibTorch's reference AdamW, and never decays biases or LayerNorm.
-#include "train/optimizer.h"
+#include "run/optimizer.h"
 
 #include <gtest/gtest.h>
 
 #include "util/error.h"
 
-namespace bert::train {
+namespace bert::run {
 namespace {
 
 struct TinyImpl : torch::nn::Module {
@@ -145,4 +145,4 @@ TEST(AdamW, FoundInfSkipsTheUpdateAndTheStepCount) {
 }
 
 }  // namespace
-}  // namespace bert::train
+}  // namespace bert::run

@@ -8,10 +8,14 @@
 #include <functional>
 #include <string>
 
+#include "data/batch.h"
 #include "data/host_batch.h"
 #include "model/bert_model.h"
 
-namespace bert::train {
+namespace bert::run {
+
+// The model's inputs for a device batch, with the host-side facts that make its forward sync-free.
+model::PretrainingInputs model_inputs(const data::Batch& batch);
 
 struct MlmMetrics {
   double loss = 0;              // mean cross-entropy over all predicted tokens
@@ -40,4 +44,4 @@ MlmMetrics evaluate_mlm(model::BertForPreTraining& model, const BatchSource& nex
                         const torch::Device& device, const std::string& precision, int64_t max_batches = 0,
                         const SumOverRanks& sum_over_ranks = nullptr);
 
-}  // namespace bert::train
+}  // namespace bert::run

@@ -1,9 +1,9 @@
 // The LR schedule is a pure function of the step.
-#include "train/schedule.h"
+#include "run/schedule.h"
 
 #include <gtest/gtest.h>
 
-namespace bert::train {
+namespace bert::run {
 namespace {
 
 TEST(Schedule, WarmupThenLinearDecayToFloor) {
@@ -35,4 +35,4 @@ TEST(Schedule, CosineAndConstant) {
 }
 
 }  // namespace
-}  // namespace bert::train
+}  // namespace bert::run

@@ -1,11 +1,11 @@
 // Device resolution and the autocast RAII scope.
-#include "train/device.h"
+#include "run/device.h"
 
 #include "model/attention.h"
 #include "util/error.h"
 #include "util/log.h"
 
-namespace bert::train {
+namespace bert::run {
 
 torch::Device resolve_device(const std::string& name) {
   const bool has_cuda = torch::cuda::is_available();
@@ -77,4 +77,4 @@ AutocastScope::AutocastScope(const torch::Device& device, const std::string& pre
   scope_.emplace(device.type(), precision == "fp16" ? at::kHalf : at::kBFloat16);
 }
 
-}  // namespace bert::train
+}  // namespace bert::run

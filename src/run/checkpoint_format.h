@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-namespace bert::train {
+namespace bert::run {
 
 // Version of the layout and of trainer_state.json. A checkpoint with a higher number was written by
 // a newer bert-train and is refused with a message saying so.
@@ -50,4 +50,4 @@ void prune_checkpoints(const std::filesystem::path& run_dir, int keep_last);
 // Error(kInput) naming the file. Returns the whole object (loader cursor, counters, config).
 nlohmann::json read_trainer_state(const std::filesystem::path& dir, int64_t* step);
 
-}  // namespace bert::train
+}  // namespace bert::run

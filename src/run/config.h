@@ -12,7 +12,7 @@
 #include "data/options.h"
 #include "model/bert_config.h"
 
-namespace bert::train {
+namespace bert::run {
 
 struct TrainingOptions {
   int batch_size = 32;                 // sequences per micro-batch (per rank)
@@ -80,4 +80,4 @@ nlohmann::json to_json(const RunConfig& c);
 // Checks cross-section constraints: max_seq_len <= max_position_embeddings, files exist, etc.
 void validate(const RunConfig& c, const std::string& source);
 
-}  // namespace bert::train
+}  // namespace bert::run
