@@ -170,7 +170,7 @@ PretrainingOutput BertForPreTrainingImpl::forward(const PretrainingInputs& in) {
   out.mlm_targets = flat_labels.index_select(0, index);                       // [N]
   // Logits stay in the compute dtype (bf16 under autocast): the fused loss reads them in fp32 and
   // writes their gradient in their own dtype, with no [N, V] fp32 copy either way.
-  out.mlm_logits = mlm_head_->forward(picked, word_embeddings());              // [N, V]
+  out.mlm_logits = mlm_head_->forward(picked, decoder_alias_.defined() ? decoder_alias_ : word_embeddings());  // [N, V]
   if (index.size(0) > 0) {
     out.mlm_loss = model::cross_entropy(out.mlm_logits, out.mlm_targets);     // [] fp32
   } else {

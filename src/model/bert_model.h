@@ -82,6 +82,13 @@ class BertForPreTrainingImpl : public torch::nn::Module {
   // The pooler: tanh(dense(hidden[:, 0])), [B, T, H] -> [B, H] (bert.pooler.dense, [CLS] position);
   // the input of the NSP head and of sequence classification.
   torch::Tensor pooled(const torch::Tensor& hidden);
+  // Data-parallel training: the MLM decoder of forward() reads `alias` -- a separate autograd leaf
+  // sharing the word embeddings' storage -- instead of the word embedding parameter, so the
+  // decoder's (dense) share of the tied gradient lands in alias.grad at the start of the backward,
+  // apart from the embedding lookup's (sparse) share, which reaches the parameter's grad only at
+  // its end; the gradient sync reduces the two separately and adds them (train/grad_sync.h). An
+  // undefined tensor restores the plain tie. The values are the same either way.
+  void set_decoder_alias(torch::Tensor alias) { decoder_alias_ = std::move(alias); }
   // The word embedding matrix [V, H], which is also the MLM decoder weight.
   const torch::Tensor& word_embeddings() const;
   const BertConfig& config() const { return config_; }
@@ -100,6 +107,7 @@ class BertForPreTrainingImpl : public torch::nn::Module {
   torch::nn::Linear pooler_{nullptr};                          // bert.pooler.dense
   std::shared_ptr<MlmHeadImpl> mlm_head_;                      // cls.predictions
   torch::nn::Linear seq_relationship_{nullptr};                // cls.seq_relationship
+  torch::Tensor decoder_alias_;                                // see set_decoder_alias
 };
 TORCH_MODULE(BertForPreTraining);
 

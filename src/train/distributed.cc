@@ -206,6 +206,17 @@ void Distributed::sum_(torch::Tensor& t) {
   if (!one[0].is_same(t)) t.copy_(one[0]);
 }
 
+torch::Tensor Distributed::all_gather(const torch::Tensor& t) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor in = impl_->to_group(t.contiguous());
+  std::vector<torch::Tensor> slots;
+  for (int r = 0; r < env_.world_size; ++r) slots.push_back(torch::empty_like(in));
+  std::vector<std::vector<torch::Tensor>> outputs = {slots};
+  std::vector<torch::Tensor> inputs = {in};
+  impl_->group->allgather(outputs, inputs)->wait();
+  return torch::stack(outputs[0]).to(t.device());
+}
+
 bool Distributed::any(bool flag) { return max(flag ? 1 : 0) > 0; }
 
 int64_t Distributed::max(int64_t value) {
@@ -225,6 +236,7 @@ void Distributed::broadcast_from_rank0(const std::vector<torch::Tensor>&) {}
 void Distributed::sum_(torch::Tensor&) {}
 bool Distributed::any(bool flag) { return flag; }
 int64_t Distributed::max(int64_t value) { return value; }
+torch::Tensor Distributed::all_gather(const torch::Tensor& t) { return t.unsqueeze(0).clone(); }
 void Distributed::barrier() {}
 #endif
 

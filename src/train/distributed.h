@@ -55,6 +55,9 @@ class Distributed {
   // Starts summing `t` over the ranks in place (c10d runs it on its own thread); the result is in
   // `t` once the returned handle's wait() returns. Every rank must start the same sums in the same order.
   std::unique_ptr<Pending> start_sum(torch::Tensor t);
+  // Every rank's `t` (the same shape and dtype on each), stacked along a new first dimension in
+  // rank order: [world_size, ...t.shape]. Blocks until all have arrived.
+  torch::Tensor all_gather(const torch::Tensor& t);
   // Copies rank 0's values of `tensors` to every rank.
   void broadcast_from_rank0(const std::vector<torch::Tensor>& tensors);
   // Sums a small tensor over the ranks in place.

@@ -30,6 +30,7 @@ struct GradientSync::State {
   bool armed = false;
   size_t next = 0;  // the first bucket not yet started: buckets start strictly in order
   int started_in_backward = 0;
+  TiedWeight tied;                  // see TiedWeight; undefined tensors when there is none
   bool rebuilt = false;             // buckets follow the observed ready order (after the first sync)
   std::vector<int64_t> ready_order;  // params in the order their gradients became ready
 
@@ -88,6 +89,28 @@ struct GradientSync::State {
       ++started_in_backward;
     }
   }
+
+  // The lookup part of the tied weight's gradient, summed over the ranks in place: each rank sends
+  // the ids of its nonzero rows (padded with -1 to the largest count) and those rows. Returns the
+  // bytes this rank sent.
+  int64_t sum_tied_rows() {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor& w = tied.weight;
+    torch::Tensor& g = w.mutable_grad();
+    if (!g.defined()) g = torch::zeros_like(w);
+    const torch::Tensor idx = g.ne(0).any(1).nonzero().squeeze(1);  // ascending row ids
+    const int64_t n = idx.size(0), m = dist->max(n), h = w.size(1);
+    torch::Tensor ids = torch::full({m}, -1, torch::TensorOptions().dtype(torch::kInt64).device(w.device()));
+    torch::Tensor rows = torch::zeros({m, h}, g.options());
+    ids.narrow(0, 0, n).copy_(idx);
+    rows.narrow(0, 0, n).copy_(g.index_select(0, idx));
+    const torch::Tensor all_ids = dist->all_gather(ids).reshape({-1});
+    const torch::Tensor all_rows = dist->all_gather(rows).reshape({-1, h});
+    const torch::Tensor keep = all_ids.ge(0).nonzero().squeeze(1);
+    g.zero_();
+    g.index_add_(0, all_ids.index_select(0, keep), all_rows.index_select(0, keep));  // in rank order
+    return m * (static_cast<int64_t>(sizeof(int64_t)) + h * static_cast<int64_t>(g.element_size()));
+  }
 };
 
 namespace {
@@ -106,12 +129,22 @@ class ReadyHook final : public torch::autograd::PostAccumulateGradHook {
 
 }  // namespace
 
-GradientSync::GradientSync(Distributed& dist, std::vector<torch::Tensor> params, int64_t bucket_bytes, bool overlap)
+GradientSync::GradientSync(Distributed& dist, std::vector<torch::Tensor> params, int64_t bucket_bytes, bool overlap,
+                           TiedWeight tied)
     : state_(std::make_shared<State>()) {
   State& s = *state_;
   s.dist = &dist;
   s.params = std::move(params);
   s.overlap = overlap;
+  if (tied.weight.defined()) {
+    auto it = std::find_if(s.params.begin(), s.params.end(), [&](const torch::Tensor& p) { return p.is_same(tied.weight); });
+    if (it == s.params.end() || !tied.alias.defined() || !tied.alias.is_leaf() || !tied.alias.requires_grad() ||
+        tied.alias.sizes() != tied.weight.sizes() || tied.weight.dim() != 2) {
+      throw util::runtime_error("GradientSync: the tied weight must be one of the parameters, with a [V, H] leaf alias");
+    }
+    *it = tied.alias;  // bucketed in the weight's place
+    s.tied = std::move(tied);
+  }
   int64_t total = 0;
   for (const auto& p : s.params) total += static_cast<int64_t>(p.nbytes());
   s.cap = std::min<int64_t>(bucket_bytes, std::max<int64_t>(256 << 10, total / 8));
@@ -150,6 +183,8 @@ GradSyncStats GradientSync::finish() {
   while (s.next < s.buckets.size()) s.start(s.next++);
   torch::NoGradGuard no_grad;
   const double inv_world = 1.0 / static_cast<double>(s.dist->world_size());
+  // (while the last buckets are in flight on c10d's thread)
+  if (s.tied.weight.defined()) stats.bytes += s.sum_tied_rows();
   for (State::Bucket& b : s.buckets) {
     b.pending->wait();
     b.flat.mul_(inv_world);
@@ -163,6 +198,13 @@ GradSyncStats GradientSync::finish() {
     stats.bytes += static_cast<int64_t>(b.flat.nbytes());
     b.flat = torch::Tensor();
     b.pending.reset();
+  }
+  if (s.tied.weight.defined()) {
+    torch::Tensor& g = s.tied.weight.mutable_grad();
+    g.mul_(inv_world);
+    torch::Tensor& decoder = s.tied.alias.mutable_grad();
+    if (decoder.defined()) g.add_(decoder);
+    decoder = torch::Tensor();  // accumulates afresh from the next step's micro-batches
   }
   stats.buckets = static_cast<int>(s.buckets.size());
   stats.exposed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

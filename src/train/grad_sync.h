@@ -34,13 +34,25 @@ struct GradSyncStats {
   }
 };
 
+// A tied weight whose gradient has two parts (the word embeddings: the MLM decoder's dense part and
+// the embedding lookup's sparse rows), with `alias` the leaf the decoder reads
+// (model::BertForPreTrainingImpl::set_decoder_alias).
+struct TiedWeight {
+  torch::Tensor weight, alias;
+};
+
 class GradientSync {
  public:
   // Buckets hold about `bucket_bytes` each (DDP's 25 MB); for a small model the cap shrinks to an
   // eighth of its gradient bytes (at least 256 KiB), so even bert-tiny has buckets to overlap.
   // `overlap` = false starts every all-reduce only in finish(): the baseline for measurements.
+  // With `tied` (its weight one of `params`), the alias's gradient -- the decoder's part, complete
+  // early in the backward -- is bucketed in the weight's place, and the weight's own gradient (the
+  // lookup's part, complete only at the end, and nonzero only in the rows of the step's tokens) is
+  // exchanged sparsely in finish(): an all-gather of each rank's touched row ids and rows, summed
+  // into place. The weight then holds the mean of both parts, as if it had been one all-reduce.
   GradientSync(Distributed& dist, std::vector<torch::Tensor> params, int64_t bucket_bytes = 25 << 20,
-               bool overlap = true);
+               bool overlap = true, TiedWeight tied = {});
   ~GradientSync();  // removes the hooks
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
@@ -49,8 +61,8 @@ class GradientSync {
   // they become ready. (Earlier micro-batches of a step accumulate locally, unsynchronised.)
   void arm();
   // After that backward: starts the buckets not yet started (a parameter without a gradient
-  // contributes zeros and keeps no gradient), waits for all, and divides by the world size, so
-  // every rank holds the mean gradient. Disarms.
+  // contributes zeros and keeps no gradient), exchanges the tied weight's rows, waits for all, and
+  // divides by the world size, so every rank holds the mean gradient. Disarms.
   GradSyncStats finish();
 
   int num_buckets() const;

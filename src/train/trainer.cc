@@ -417,7 +417,16 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
   const int64_t first_step = step;
   const int64_t skipped_before = skipped_steps;  // from the checkpoint; the tally counts this invocation
   std::unique_ptr<GradientSync> grad_sync;
-  if (dist) grad_sync = std::make_unique<GradientSync>(*dist, model->parameters(), 25 << 20, cfg.runtime.grad_sync_overlap);
+  if (dist) {
+    // The tied word embeddings: the decoder reads an alias leaf, whose (dense, early) gradient is
+    // all-reduced during the backward; the lookup's rows are exchanged sparsely after it.
+    TiedWeight tied;
+    tied.weight = model->word_embeddings();
+    tied.alias = tied.weight.detach().requires_grad_(true);
+    model->set_decoder_alias(tied.alias);
+    grad_sync = std::make_unique<GradientSync>(*dist, model->parameters(), 25 << 20, cfg.runtime.grad_sync_overlap,
+                                               tied);
+  }
   const StepOptions step_options{t.precision, t.clip_grad_norm, dist.get(), grad_sync.get()};
   int agreed_stop = 0;  // the stop signal, agreed by all ranks after each step
   DeviceTally tally(device);

@@ -126,6 +126,80 @@ TEST(GradientSync, AccumulationSynchronisesOnlyTheLastMicroBatch) { expect_mean_
 
 TEST(GradientSync, WithoutOverlapEverythingStartsAfterTheBackward) { expect_mean_of_ranks(2, false, port(2)); }
 
+// A tied weight (an embedding table read by a lookup and, through an alias leaf, by a decoder) with
+// two 256x256 layers between: the decoder's part is bucketed during the backward, the lookup's rows
+// exchanged sparsely after it; the result is the mean of the full gradients each rank computes alone.
+struct TiedNet : torch::nn::Module {
+  TiedNet() {
+    std::lock_guard<std::mutex> lock(rng_mu);
+    torch::manual_seed(8);
+    table = register_parameter("table", torch::randn({300, 256}) * 0.1);
+    for (int i = 0; i < 2; ++i) layers.push_back(register_module("l" + std::to_string(i), torch::nn::Linear(256, 256)));
+  }
+  // Rank r looks up its own ids (some shared with the other rank, some its own).
+  torch::Tensor forward(int rank, const torch::Tensor& decoder) {
+    torch::Tensor ids = torch::arange(0, 40, torch::kInt64) * 3 + rank * 50;
+    torch::Tensor x = table.index_select(0, ids);
+    for (auto& l : layers) x = torch::tanh(l->forward(x));
+    return torch::log_softmax(torch::matmul(x, decoder.t()), 1).select(1, 7).mean();
+  }
+  torch::Tensor table;
+  std::vector<torch::nn::Linear> layers;
+};
+
+TEST(GradientSync, ATiedWeightsDecoderPartOverlapsAndItsLookupRowsAreExchangedSparsely) {
+  std::vector<torch::Tensor> alone[2];
+  for (int r = 0; r < 2; ++r) {
+    TiedNet net;
+    net.forward(r, net.table).backward();
+    for (const auto& p : net.parameters()) alone[r].push_back(p.grad().clone());
+  }
+  struct Out {
+    std::vector<torch::Tensor> grads;
+    GradSyncStats stats;
+    std::string error;
+  } out[2];
+  auto rank_main = [&](int rank) {
+    try {
+      torch::set_num_threads(1);
+      DistEnv env;
+      env.rank = rank;
+      env.world_size = 2;
+      env.master_addr = "127.0.0.1";
+      env.master_port = port(4);
+      auto dist = Distributed::connect(env, "gloo", std::chrono::seconds(30), torch::kCPU);
+      TiedNet net;
+      TiedWeight tied{net.table, net.table.detach().requires_grad_(true)};
+      GradientSync sync(*dist, net.parameters(), 25 << 20, true, tied);
+      for (int step = 0; step < 2; ++step) {  // the second step runs on the rebuilt buckets
+        for (auto& p : net.parameters()) p.mutable_grad() = torch::Tensor();
+        sync.arm();
+        net.forward(rank, tied.alias).backward();
+        out[rank].stats = sync.finish();
+        EXPECT_FALSE(tied.alias.grad().defined());  // folded into the weight's gradient
+      }
+      for (const auto& p : net.parameters()) out[rank].grads.push_back(p.grad().clone());
+    } catch (const std::exception& e) {
+      out[rank].error = e.what();
+    }
+  };
+  std::thread t1(rank_main, 1);
+  rank_main(0);
+  t1.join();
+  ASSERT_EQ(out[0].error, "");
+  ASSERT_EQ(out[1].error, "");
+  for (size_t i = 0; i < alone[0].size(); ++i) {
+    SCOPED_TRACE("parameter " + std::to_string(i));
+    const torch::Tensor mean = (alone[0][i] + alone[1][i]) / 2;
+    EXPECT_TRUE(torch::allclose(out[0].grads[i], mean, 1e-5, 1e-7));
+    EXPECT_TRUE(torch::equal(out[0].grads[i], out[1].grads[i]));
+  }
+  // Dense: the alias (300 x 256) and the layers; sparse: 40 row ids and rows per rank.
+  const int64_t dense = 4 * (300 * 256 + 2 * (256 * 256 + 256)), sparse = 40 * (8 + 256 * 4);
+  EXPECT_EQ(out[0].stats.bytes, dense + sparse);
+  EXPECT_EQ(out[0].stats.started_in_backward, out[0].stats.buckets);  // every dense bucket, the alias's too
+}
+
 TEST(GradientSync, FinishWithoutArmIsAnError) {
   RankResult r0, r1;
   auto misuse = [](int rank, RankResult& out) {  // both ranks connect, then call finish() unarmed
