@@ -2,7 +2,8 @@
 # The main job end to end on a fresh machine: set up, build the real corpus (KJV Bible + Jane
 # Austen, from Debian packages), learn a WordPiece vocabulary, pre-train bert-mini for 400 steps
 # on CPU (bf16 where the CPU has it, else fp32: about 3.5 and 7.5 min on 2 cores), evaluate on
-# held-out text, show fill-mask predictions and plot the loss curve.
+# held-out text, show fill-mask predictions, plot the loss curve, and fine-tune the model on a small
+# labelled task (Austen sentences by novel) against the same recipe from a random initialisation.
 #   scripts/quickstart.sh                 # everything
 #   QUICKSTART_STEPS=200 scripts/quickstart.sh   # a shorter run
 set -euo pipefail
@@ -37,4 +38,8 @@ $BIN/bert-eval fill-mask --checkpoint runs/quickstart --top-k 5 \
 
 echo "== 6. loss curve"
 .venv/bin/python scripts/plot_metrics.py runs/quickstart/metrics.jsonl runs/quickstart/loss.png
+echo "== 7. does pre-training help? fine-tune on Austen sentences labelled by novel, vs a random init"
+.venv/bin/python scripts/make_labelled_data.py data/labelled
+$BIN/bert-eval finetune --checkpoint runs/quickstart --train data/labelled/austen_train.tsv \
+  --test data/labelled/austen_test.tsv --max-seq-len 64 --epochs 4 --lr 1e-4 --baseline
 echo "quickstart done: checkpoint runs/quickstart/$(cat runs/quickstart/latest), curve runs/quickstart/loss.png"
