@@ -5,6 +5,9 @@
 #include "train/grad_sync.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -118,13 +121,30 @@ void expect_mean_of_ranks(int micro, bool overlap, int port) {
   }
 }
 
-int port(int offset) { return 30000 + static_cast<int>(::getpid() % 20000) + offset; }
+// A port the kernel reports free on 127.0.0.1 (bound to 0, read back, released). A fixed
+// pid-derived port could collide with another test process running in parallel (CI saw it).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return 30000 + static_cast<int>(::getpid() % 20000);
+  }
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
 
-TEST(GradientSync, AveragesTheRanksGradientsWhileTheBackwardRuns) { expect_mean_of_ranks(1, true, port(0)); }
+TEST(GradientSync, AveragesTheRanksGradientsWhileTheBackwardRuns) { expect_mean_of_ranks(1, true, free_port()); }
 
-TEST(GradientSync, AccumulationSynchronisesOnlyTheLastMicroBatch) { expect_mean_of_ranks(3, true, port(1)); }
+TEST(GradientSync, AccumulationSynchronisesOnlyTheLastMicroBatch) { expect_mean_of_ranks(3, true, free_port()); }
 
-TEST(GradientSync, WithoutOverlapEverythingStartsAfterTheBackward) { expect_mean_of_ranks(2, false, port(2)); }
+TEST(GradientSync, WithoutOverlapEverythingStartsAfterTheBackward) { expect_mean_of_ranks(2, false, free_port()); }
 
 // A tied weight (an embedding table read by a lookup and, through an alias leaf, by a decoder) with
 // two 256x256 layers between: the decoder's part is bucketed during the backward, the lookup's rows
@@ -159,6 +179,7 @@ TEST(GradientSync, ATiedWeightsDecoderPartOverlapsAndItsLookupRowsAreExchangedSp
     GradSyncStats stats;
     std::string error;
   } out[2];
+  const int port = free_port();
   auto rank_main = [&](int rank) {
     try {
       torch::set_num_threads(1);
@@ -166,7 +187,7 @@ TEST(GradientSync, ATiedWeightsDecoderPartOverlapsAndItsLookupRowsAreExchangedSp
       env.rank = rank;
       env.world_size = 2;
       env.master_addr = "127.0.0.1";
-      env.master_port = port(4);
+      env.master_port = port;
       auto dist = Distributed::connect(env, "gloo", std::chrono::seconds(30), torch::kCPU);
       TiedNet net;
       TiedWeight tied{net.table, net.table.detach().requires_grad_(true)};
@@ -202,13 +223,14 @@ TEST(GradientSync, ATiedWeightsDecoderPartOverlapsAndItsLookupRowsAreExchangedSp
 
 TEST(GradientSync, FinishWithoutArmIsAnError) {
   RankResult r0, r1;
-  auto misuse = [](int rank, RankResult& out) {  // both ranks connect, then call finish() unarmed
+  const int port = free_port();
+  auto misuse = [port](int rank, RankResult& out) {  // both ranks connect, then call finish() unarmed
     try {
       DistEnv env;
       env.rank = rank;
       env.world_size = 2;
       env.master_addr = "127.0.0.1";
-      env.master_port = port(3);
+      env.master_port = port;
       auto dist = Distributed::connect(env, "gloo", std::chrono::seconds(30), torch::kCPU);
       Net net;
       GradientSync sync(*dist, net.parameters());
