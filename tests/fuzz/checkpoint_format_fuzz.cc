@@ -1,4 +1,4 @@
-// Fuzzes the readers of a checkpoint dir that never touch torch (train/checkpoint_format):
+// Fuzzes the readers of a checkpoint dir that never touch torch (run/checkpoint_format):
 // verify_checkpoint (manifest.json: file names, sizes, crc32s), read_trainer_state
 // (trainer_state.json) and find_latest_checkpoint (the run's `latest` pointer, then step-* dirs).
 // Input: the bytes of manifest.json, then optionally the line "--trainer_state.json--" and that

@@ -1,4 +1,4 @@
-// Fuzzes strict JSON (util/json) and the bert-train run config parser (train/config) on arbitrary
+// Fuzzes strict JSON (util/json) and the bert-train run config parser (run/config) on arbitrary
 // bytes. Input: JSON text, optionally followed by NUL-separated "--set" overrides
 // ("section.key=value"), which are applied before the config is parsed.
 // Invariants: a config that parses resolves to JSON (to_json) that parses back to the same config,
@@ -42,9 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     for (const auto& o : overrides) bert::run::apply_override(j, o);
     const bert::run::RunConfig c = bert::run::parse_run_config(j, "fuzz.json");
-    const nlohmann::json resolved = bert::train::to_json(c);
+    const nlohmann::json resolved = bert::run::to_json(c);
     const bert::run::RunConfig again = bert::run::parse_run_config(resolved, "resolved.json");
-    BERT_FUZZ_CHECK(bert::train::to_json(again) == resolved);
+    BERT_FUZZ_CHECK(bert::run::to_json(again) == resolved);
   } catch (const bert::util::Error&) {
   }
   return 0;
