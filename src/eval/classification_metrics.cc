@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "text/unicode.h"
 #include "util/error.h"
 
 namespace bert::eval {
@@ -59,14 +60,31 @@ nlohmann::json ClassificationMetrics::to_json() const {
 }
 
 namespace {
+// Widths count code points, and truncation cuts between them, so Polish (or any UTF-8) labels line
+// up and stay valid UTF-8. (East Asian wide characters still take two columns on a terminal.)
+constexpr size_t kMaxLabelWidth = 24;     // the label column of both tables
+constexpr size_t kMaxColumnLabel = 12;    // confusion columns headed by names up to this long
+
+std::string truncated(const std::string& s, size_t chars) {
+  if (text::count_chars(s) <= chars) return s;
+  return std::string(text::utf8_prefix(s, chars - 1)) + "~";  // one char marks the cut
+}
 size_t label_width(const std::vector<std::string>& labels) {
   size_t w = 5;
-  for (const auto& l : labels) w = std::max(w, l.size());
-  return std::min<size_t>(w, 24);
+  for (const auto& l : labels) w = std::max(w, text::count_chars(l));
+  return std::min(w, kMaxLabelWidth);
 }
-std::string cell(const std::string& s, size_t w) {
-  std::string t = s.size() > w ? s.substr(0, w) : s;
-  return t + std::string(w - t.size() + 2, ' ');
+std::string cell(const std::string& s, size_t w) {  // left-aligned, w chars + 2 spaces
+  const std::string t = truncated(s, w);
+  return t + std::string(w - text::count_chars(t) + 2, ' ');
+}
+std::string right(const std::string& s, size_t w) {  // right-aligned in w chars, then 2 spaces
+  const size_t n = text::count_chars(s);
+  return std::string(w > n ? w - n : 0, ' ') + s + "  ";
+}
+void end_line(std::string& out) {  // no trailing spaces
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  out += '\n';
 }
 }  // namespace
 
@@ -82,19 +100,30 @@ std::string ClassificationMetrics::format_per_class() const {
   return out;
 }
 
+// Columns are headed by the label names when all are short; otherwise by the rows' numbers, so no
+// name is cut to an ambiguous prefix ("Mansfield Pa").
 std::string ClassificationMetrics::format_confusion() const {
-  const size_t w = label_width(labels);
-  std::string out = cell("gold \\ predicted", std::max<size_t>(w, 16));
-  for (const auto& l : labels) out += cell(l, std::max<size_t>(std::min<size_t>(l.size(), 12), 6));
-  out += "\n";
+  bool short_names = true;
+  for (const auto& l : labels) short_names = short_names && text::count_chars(l) <= kMaxColumnLabel;
+  std::vector<std::string> rows, columns;
+  for (size_t c = 0; c < labels.size(); ++c) {
+    rows.push_back(short_names ? labels[c] : std::to_string(c) + " " + labels[c]);
+    columns.push_back(short_names ? labels[c] : std::to_string(c));
+  }
+  const size_t w = std::max<size_t>(label_width(rows), 16);
+  std::vector<size_t> cw;
+  for (size_t c = 0; c < labels.size(); ++c) {
+    size_t width = std::max<size_t>(text::count_chars(columns[c]), 5);
+    for (size_t g = 0; g < labels.size(); ++g) width = std::max(width, std::to_string(confusion[g][c]).size());
+    cw.push_back(width);
+  }
+  std::string out = cell("gold \\ predicted", w);
+  for (size_t c = 0; c < labels.size(); ++c) out += right(columns[c], cw[c]);
+  end_line(out);
   for (size_t g = 0; g < labels.size(); ++g) {
-    out += cell(labels[g], std::max<size_t>(w, 16));
-    for (size_t p = 0; p < labels.size(); ++p) {
-      std::string n = std::to_string(confusion[g][p]);
-      const size_t cw = std::max<size_t>(std::min<size_t>(labels[p].size(), 12), 6);
-      out += std::string(cw > n.size() ? cw - n.size() : 0, ' ') + n + "  ";
-    }
-    out += "\n";
+    out += cell(rows[g], w);
+    for (size_t p = 0; p < labels.size(); ++p) out += right(std::to_string(confusion[g][p]), cw[p]);
+    end_line(out);
   }
   return out;
 }

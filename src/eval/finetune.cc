@@ -15,6 +15,7 @@
 #include "run/loss_scaler.h"
 #include "run/optimizer.h"
 #include "run/schedule.h"
+#include "text/unicode.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/progress.h"
@@ -475,14 +476,15 @@ std::string format_finetune(const LabelledTask& task, const FinetuneOptions& o,
   out += head;
   auto row = [&](const std::string& name, const std::string& step, const SeedSummary& s) {
     char buf[512];
-    std::snprintf(buf, sizeof buf, "%-28s %-8s %-19s %-19s %-19s %-19s\n", name.c_str(), step.c_str(),
+    const std::string padded = name + std::string(28 - std::min<size_t>(28, text::count_chars(name)), ' ');
+    std::snprintf(buf, sizeof buf, "%s %-8s %-19s %-19s %-19s %-19s\n", padded.c_str(), step.c_str(),
                   pm(s.accuracy).c_str(), pm(s.macro_f1).c_str(), pm(s.best_accuracy).c_str(),
                   pm(s.best_macro_f1).c_str());
     out += buf;
   };
   for (const auto& r : reports) {
     std::string name = r.checkpoint.filename().string();
-    if (name.size() > 28) name = name.substr(0, 25) + "...";
+    if (text::count_chars(name) > 28) name = std::string(text::utf8_prefix(name, 25)) + "...";
     row(name, r.step >= 0 ? std::to_string(r.step) : "-", r.pretrained);
     if (r.has_baseline) {
       row("  baseline (random init)", "-", r.baseline);

@@ -67,6 +67,14 @@ size_t count_chars(std::string_view s) {
   return n;
 }
 
+std::string_view utf8_prefix(std::string_view s, size_t chars) {
+  size_t n = 0;
+  for (size_t at = 0; at < s.size(); ++at) {
+    if ((static_cast<uint8_t>(s[at]) & 0xC0) != 0x80 && n++ == chars) return s.substr(0, at);
+  }
+  return s;
+}
+
 namespace {
 utf8proc_category_t category(char32_t c) {
   return utf8proc_category(static_cast<utf8proc_int32_t>(c));

@@ -20,6 +20,8 @@ size_t decode_utf8(const uint8_t* p, size_t n, char32_t* cp, bool* valid);
 void append_utf8(std::string& out, char32_t cp);
 // Number of code points in valid UTF-8 (counts lead bytes).
 size_t count_chars(std::string_view s);
+// The first `chars` code points of valid UTF-8 (all of it when shorter); never cuts inside one.
+std::string_view utf8_prefix(std::string_view s, size_t chars);
 
 // Rust char::is_whitespace (the White_Space property): Zs, Zl, Zp, U+0009..U+000D and U+0085.
 bool is_whitespace(char32_t c);

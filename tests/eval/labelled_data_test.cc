@@ -6,6 +6,7 @@
 
 #include "eval/classification_metrics.h"
 #include "eval/labelled_data.h"
+#include "text/unicode.h"
 #include "eval_fixtures.h"
 #include "util/error.h"
 
@@ -160,6 +161,38 @@ TEST(ClassificationMetrics, MatchHandComputedSklearnValues) {
   EXPECT_NEAR(s.std, 0.1, 1e-15);  // sample standard deviation (n - 1)
   EXPECT_EQ(mean_std({0.5}).std, 0.0);
   EXPECT_THROW(classification_metrics({0}, {4}, {"a", "b"}), util::Error);
+}
+
+TEST(ClassificationMetrics, TablesKeepPolishLabelsWholeAndAligned) {
+  // Short names head the confusion columns; a long one switches them to numbers, so no name is cut
+  // to an ambiguous prefix, and widths count characters, not bytes (ł, ż, ś are 2 bytes each).
+  const ClassificationMetrics small = classification_metrics({0, 1, 1}, {0, 1, 0}, {"żółw", "łoś"});
+  const std::string a = small.format_confusion();
+  EXPECT_NE(a.find("żółw"), std::string::npos) << a;
+  std::vector<size_t> widths;  // every line the same number of characters
+  for (size_t at = 0, nl; (nl = a.find('\n', at)) != std::string::npos; at = nl + 1)
+    widths.push_back(text::count_chars(a.substr(at, nl - at)));
+  ASSERT_EQ(widths.size(), 3u) << a;
+  EXPECT_EQ(widths[0], widths[1]) << a;
+  EXPECT_EQ(widths[1], widths[2]) << a;
+
+  const ClassificationMetrics big = classification_metrics(
+      {0, 1, 2}, {0, 1, 1}, {"Pan Tadeusz, czyli ostatni zajazd na Litwie", "Przedwiośnie", "Ślub"});
+  const std::string b = big.format_confusion();
+  EXPECT_NE(b.find("1 Przedwiośnie"), std::string::npos) << b;
+  EXPECT_NE(b.find("2 Ślub"), std::string::npos) << b;
+  EXPECT_EQ(b.find("Przedwio "), std::string::npos) << b;
+  const std::string per_class = big.format_per_class();  // a cut label ends in "~", still valid UTF-8
+  EXPECT_NE(per_class.find("Pan Tadeusz, czyli osta~"), std::string::npos) << per_class;
+  for (const std::string& s : {b, per_class}) {
+    const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+    for (size_t at = 0; at < s.size();) {
+      char32_t cp;
+      bool valid = true;
+      at += text::decode_utf8(p + at, s.size() - at, &cp, &valid);
+      ASSERT_TRUE(valid) << s;
+    }
+  }
 }
 
 }  // namespace

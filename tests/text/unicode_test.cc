@@ -40,6 +40,16 @@ TEST(Utf8, RoundTripsAndCounts) {
   EXPECT_EQ(count_chars(s), 4u);
 }
 
+TEST(Utf8, PrefixCountsCodePointsAndNeverCutsOne) {
+  const std::string s = "żółw 🐢!";  // 2 + 2 + 2 + 1 + 1 + 4 + 1 bytes
+  EXPECT_EQ(utf8_prefix(s, 0), "");
+  EXPECT_EQ(utf8_prefix(s, 1), "ż");
+  EXPECT_EQ(utf8_prefix(s, 3), "żół");
+  EXPECT_EQ(utf8_prefix(s, 6), "żółw 🐢");
+  EXPECT_EQ(utf8_prefix(s, 7), s);
+  EXPECT_EQ(utf8_prefix(s, 100), s);
+}
+
 TEST(Classes, WhitespaceControlPunctuation) {
   EXPECT_TRUE(is_whitespace(' '));
   EXPECT_TRUE(is_whitespace(0x3000));  // ideographic space (Zs)
