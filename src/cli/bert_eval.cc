@@ -11,6 +11,7 @@
 #include "eval/evaluator.h"
 #include "eval/fill_mask.h"
 #include "eval/finetune.h"
+#include "run/config.h"
 #include "run/device.h"
 #include "util/atomic_file.h"
 #include "util/allocator.h"
@@ -96,6 +97,19 @@ int main(int argc, char** argv) {
   app.add_option("--output,-o", output, "write the table/JSON to this file instead of stdout");
   app.add_option("--seed", o.seed, "masking seed; the training seed reproduces training's validation numbers")
       ->capture_default_str();
+  // Scoring masking: BERT's 15 % / 80-10-10 unless changed, whatever the checkpoint trained with.
+  const bert::data::MaskingOptions standard = bert::run::standard_eval_masking();
+  bert::data::MaskingOptions masking = standard;
+  app.add_option("--mask-prob", masking.mask_prob, "share of tokens scored (standard scoring: 0.15)")->capture_default_str();
+  app.add_option("--mask-token-prob", masking.mask_token_prob, "of those, replaced by [MASK]")->capture_default_str();
+  app.add_option("--random-token-prob", masking.random_token_prob, "of those, replaced by a random token")
+      ->capture_default_str();
+  app.add_flag("--whole-word", masking.whole_word, "choose all pieces of a word together");
+  auto* checkpoint_masking = app.add_flag("--checkpoint-masking", o.checkpoint_masking,
+                                          "score with the masking the checkpoint trained with instead");
+  for (const char* f : {"--mask-prob", "--mask-token-prob", "--random-token-prob", "--whole-word"}) {
+    checkpoint_masking->excludes(app.get_option(f));
+  }
   app.add_option("--batch-size", o.batch_size, "sequences per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--precision", precision, "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16 (CUDA)")
       ->capture_default_str();
@@ -201,6 +215,7 @@ int main(int argc, char** argv) {
     }
     if (files.empty()) throw usage_error("--data FILE... is required: the validation files to evaluate on");
     o.files.assign(files.begin(), files.end());
+    if (!bert::run::same_masking(masking, standard)) o.masking = masking;
     o.precision = precision;
     o.cache_dir = cache_dir;
     if (!all_checkpoints.empty()) {

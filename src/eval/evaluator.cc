@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/masking.h"
+#include "run/config.h"
 #include "run/device.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -121,7 +122,14 @@ data::DataOptions eval_data_options(const LoadedModel& m, const EvalOptions& o) 
 }
 
 data::MaskingOptions eval_masking_options(const LoadedModel& m, const EvalOptions& o) {
-  data::MaskingOptions k = o.masking ? *o.masking : (m.run_config ? m.run_config->masking : data::MaskingOptions{});
+  data::MaskingOptions k = o.masking ? *o.masking : run::standard_eval_masking();
+  if (o.checkpoint_masking) {
+    if (!m.run_config) {
+      throw util::usage_error("--checkpoint-masking: " + m.dir.string() + " holds no run config (not written by "
+                              "bert-train), so its training masking is unknown; give the masking flags instead");
+    }
+    k = m.run_config->masking;
+  }
   data::validate(k);
   return k;
 }

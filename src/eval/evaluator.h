@@ -26,7 +26,9 @@ struct EvalOptions {
   bool nsp = false;                              // nsp-pairs packing + NSP accuracy
   int64_t max_batches = 0;                       // cap per file (0 = every sequence)
   std::filesystem::path cache_dir;               // token shards; empty = default_cache_dir(model)
-  std::optional<data::MaskingOptions> masking;   // unset = the checkpoint's masking section
+  std::optional<data::MaskingOptions> masking;   // unset = the standard scoring: 15 %, 80/10/10
+                                                 // (run::standard_eval_masking), as training validates
+  bool checkpoint_masking = false;               // score with the checkpoint's training masking instead
 };
 
 // Metrics of one file (or of all files together).

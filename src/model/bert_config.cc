@@ -21,6 +21,7 @@ constexpr const char* kNormKey = "bert_pretrain_norm";
 
 const std::vector<std::string> kNorms = {"post", "pre"};
 const std::vector<std::string> kActivations = {"gelu", "gelu_new", "relu"};
+const std::vector<std::string> kInits = {"normal", "local"};
 
 bool one_of(const std::string& v, const std::vector<std::string>& allowed) {
   for (const auto& a : allowed) if (v == a) return true;
@@ -70,6 +71,11 @@ void BertConfig::validate() const {
   if (!one_of(norm, kNorms)) bad("norm", "must be one of " + join(kNorms) + ", got \"" + norm + "\"");
   if (!one_of(activation, kActivations)) {
     bad("activation", "must be one of " + join(kActivations) + ", got \"" + activation + "\"");
+  }
+  if (!one_of(init, kInits)) bad("init", "must be one of " + join(kInits) + ", got \"" + init + "\"");
+  if (init == "local" && hidden_size / num_heads < 2) {
+    bad("init", "= \"local\" needs a head size (hidden_size / num_heads) of at least 2, got " +
+                    std::to_string(hidden_size / num_heads));
   }
   if (pad_token_id < 0 || pad_token_id >= vocab_size) {
     bad("pad_token_id", "must be in [0, vocab_size=" + std::to_string(vocab_size) + "), got " +

@@ -22,6 +22,10 @@ struct BertConfig {
   double initializer_range = 0.02;      // N(0, 0.02) init
   std::string norm = "post";            // "post" (BERT) | "pre" (not loadable by transformers' Bert*)
   std::string activation = "gelu";      // "gelu" (erf) | "gelu_new" (tanh approx) | "relu"
+  // Starting values: "normal" (BERT: N(0, initializer_range) everywhere) or "local" (the same, but
+  // sinusoidal positions and first-layer heads that start on neighbour offsets: model/local_init.h).
+  // Only the start differs; not part of config.json.
+  std::string init = "normal";
   int pad_token_id = 0;
 
   // Throws Error(kUsage) naming the key: hidden_size % num_heads != 0, non-positive sizes, etc.

@@ -4,6 +4,7 @@
 
 #include "model/cross_entropy.h"
 #include "model/layers.h"
+#include "model/local_init.h"
 #include "util/error.h"
 
 namespace bert::model {
@@ -79,6 +80,12 @@ void BertForPreTrainingImpl::init_weights(uint64_t seed) {
       if (name == word) w[config_.pad_token_id].zero_();
       p.copy_(w);
     }
+  }
+  if (config_.init == "local") {
+    auto params = named_parameters();
+    const std::string self = "bert.encoder.layer.0.attention.self.";
+    apply_local_init(params["bert.embeddings.position_embeddings.weight"], params[self + "query.weight"],
+                     params[self + "query.bias"], params[self + "key.weight"], params[self + "key.bias"], config_, gen);
   }
 }
 

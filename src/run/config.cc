@@ -1,6 +1,7 @@
 // Strict parsing of the run config into typed structs, overrides, and the resolved JSON.
 #include "run/config.h"
 
+#include <cmath>
 #include <set>
 
 #include "util/error.h"
@@ -50,6 +51,7 @@ void parse_model(const nlohmann::json& j, const std::string& src, model::BertCon
   m.initializer_range = s.get("initializer_range", m.initializer_range);
   m.norm = s.get("norm", m.norm);
   m.activation = s.get("activation", m.activation);
+  m.init = s.get("init", m.init);
   s.finish();
   check_range(s, "hidden_size", m.hidden_size, 1, 1 << 16, "must be positive");
   check_range(s, "num_layers", m.num_layers, 1, 1024, "must be positive");
@@ -65,6 +67,7 @@ void parse_model(const nlohmann::json& j, const std::string& src, model::BertCon
   check_range(s, "attention_dropout", m.attention_dropout, 0.0, 0.99, "must be in [0, 1)");
   check_choice(s, "norm", m.norm, {"post", "pre"});
   check_choice(s, "activation", m.activation, {"gelu", "gelu_new", "relu"});
+  check_choice(s, "init", m.init, {"normal", "local"});
 }
 
 void parse_data(const nlohmann::json& j, const std::string& src, data::DataOptions& d) {
@@ -116,7 +119,21 @@ void parse_training(const nlohmann::json& j, const std::string& src, TrainingOpt
   JsonSection s(j, src, "training");
   t.batch_size = s.get("batch_size", t.batch_size);
   t.grad_accum_steps = s.get("grad_accum_steps", t.grad_accum_steps);
-  t.max_steps = s.get("max_steps", t.max_steps);
+  const nlohmann::json budget = s.get<nlohmann::json>("time_budget", nullptr);
+  if (budget.is_number()) {
+    t.time_budget_s = budget.get<double>();
+  } else if (budget.is_string()) {
+    t.time_budget_s = parse_duration_s(budget.get<std::string>(), src + ": training.time_budget");
+  } else if (!budget.is_null()) {
+    s.fail("time_budget", "has the wrong type: expected seconds or a duration such as \"8m\", \"2h\", \"1h30m\", got " +
+                              util::dump_for_message(budget));
+  }
+  if (!(t.time_budget_s >= 0 && std::isfinite(t.time_budget_s)) || t.time_budget_s > 366.0 * 86400) {
+    s.fail("time_budget", "must be a duration from 0 (none) to 366 days");
+  }
+  // With a budget, max_steps is only a cap, and none unless given.
+  t.max_steps = s.get("max_steps", t.time_budget_s > 0 ? int64_t{0} : t.max_steps);
+  t.target_accuracy = s.get("target_accuracy", t.target_accuracy);
   t.lr = s.get("lr", t.lr);
   t.warmup_steps = s.get("warmup_steps", t.warmup_steps);
   t.schedule = s.get("schedule", t.schedule);
@@ -132,7 +149,12 @@ void parse_training(const nlohmann::json& j, const std::string& src, TrainingOpt
   s.finish();
   check_range(s, "batch_size", t.batch_size, 1, 1 << 20, "must be positive");
   check_range(s, "grad_accum_steps", t.grad_accum_steps, 1, 1 << 16, "must be positive");
-  check_range<int64_t>(s, "max_steps", t.max_steps, 1, int64_t{1} << 40, "must be positive");
+  if (t.time_budget_s > 0) {
+    check_range<int64_t>(s, "max_steps", t.max_steps, 0, int64_t{1} << 40, "must be >= 0 (0 = as many as the time_budget allows)");
+  } else {
+    check_range<int64_t>(s, "max_steps", t.max_steps, 1, int64_t{1} << 40, "must be positive (or set training.time_budget)");
+  }
+  check_range(s, "target_accuracy", t.target_accuracy, 0.0, 1.0, "must be in [0, 1] (0 = off)");
   check_range(s, "lr", t.lr, 0.0, 10.0, "must be in [0, 10]");
   check_range<int64_t>(s, "warmup_steps", t.warmup_steps, 0, int64_t{1} << 40, "must be >= 0");
   check_choice(s, "schedule", t.schedule, {"linear", "cosine", "constant"});
@@ -191,6 +213,50 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
 
 }  // namespace
 
+double parse_duration_s(const std::string& text, const std::string& what) {
+  auto fail = [&] {
+    throw util::usage_error(what + " = \"" + text + "\" is not a duration: give seconds (600) or hours, minutes and "
+                            "seconds such as \"8m\", \"2h\", \"1h30m\", \"90s\"");
+  };
+  double total = 0;
+  size_t i = 0;
+  bool any = false;
+  std::string last_unit;
+  while (i < text.size()) {
+    if (text[i] == ' ') { ++i; continue; }
+    size_t used = 0;
+    double value = 0;
+    try {
+      value = std::stod(text.substr(i), &used);
+    } catch (const std::exception&) {
+      fail();
+    }
+    if (used == 0 || !(value >= 0) || !std::isfinite(value)) fail();
+    // std::stod also reads "inf", "nan", hex and exponents: only digits and one dot are a duration.
+    for (size_t k = i; k < i + used; ++k) if (!(std::isdigit(static_cast<unsigned char>(text[k])) || text[k] == '.')) fail();
+    i += used;
+    char unit = i < text.size() ? text[i] : 's';
+    if (i < text.size()) ++i;
+    if (unit == 'h') total += value * 3600;
+    else if (unit == 'm') total += value * 60;
+    else if (unit == 's') total += value;
+    else fail();
+    if (!last_unit.empty() && std::string("hms").find(unit) <= std::string("hms").find(last_unit[0])) fail();  // 1m2h
+    last_unit = std::string(1, unit);
+    any = true;
+  }
+  if (!any) fail();
+  return total;
+}
+
+data::MaskingOptions standard_eval_masking() { return data::MaskingOptions{}; }
+
+bool same_masking(const data::MaskingOptions& a, const data::MaskingOptions& b) {
+  return a.mask_prob == b.mask_prob && a.mask_token_prob == b.mask_token_prob &&
+         a.random_token_prob == b.random_token_prob && a.whole_word == b.whole_word &&
+         a.max_predictions_per_seq == b.max_predictions_per_seq && a.at_least_one == b.at_least_one;
+}
+
 RunConfig parse_run_config(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw util::usage_error(source + ": the config must be a JSON object with sections");
   JsonSection top(j, source, "");
@@ -205,6 +271,10 @@ RunConfig parse_run_config(const nlohmann::json& j, const std::string& source) {
   parse_runtime(top.child("runtime") ? *top.child("runtime") : nlohmann::json(), source, c.runtime);
   top.finish();
   if (c.data.cache_dir.empty()) c.data.cache_dir = c.checkpoint.dir / "cache";
+  if (c.training.target_accuracy > 0 && (c.data.valid_files.empty() || c.runtime.eval_every == 0)) {
+    throw util::usage_error(source + ": training.target_accuracy needs validation during the run: set data.valid_files "
+                            "and runtime.eval_every > 0 (the run stops at the first validation that reaches it)");
+  }
   if (c.data.max_seq_len > c.model.max_position_embeddings) {
     throw util::usage_error(source + ": data.max_seq_len = " + std::to_string(c.data.max_seq_len) +
                             " exceeds model.max_position_embeddings = " +
@@ -264,7 +334,7 @@ nlohmann::json to_json(const RunConfig& c) {
                  {"max_position_embeddings", m.max_position_embeddings}, {"type_vocab_size", m.type_vocab_size},
                  {"hidden_dropout", m.hidden_dropout}, {"attention_dropout", m.attention_dropout},
                  {"layer_norm_eps", m.layer_norm_eps}, {"initializer_range", m.initializer_range},
-                 {"norm", m.norm}, {"activation", m.activation}}},
+                 {"norm", m.norm}, {"activation", m.activation}, {"init", m.init}}},
       {"data", {{"train_files", to_strings(d.train_files)}, {"valid_files", to_strings(d.valid_files)},
                 {"vocab_dir", d.vocab_dir.string()}, {"cache_dir", d.cache_dir.string()},
                 {"max_seq_len", d.max_seq_len}, {"packing", d.packing}, {"nsp", d.nsp()},
@@ -275,7 +345,8 @@ nlohmann::json to_json(const RunConfig& c) {
                    {"random_token_prob", k.random_token_prob}, {"whole_word", k.whole_word},
                    {"max_predictions_per_seq", k.max_predictions_per_seq}, {"at_least_one", k.at_least_one}}},
       {"training", {{"batch_size", t.batch_size}, {"grad_accum_steps", t.grad_accum_steps},
-                    {"max_steps", t.max_steps}, {"lr", t.lr}, {"warmup_steps", t.warmup_steps},
+                    {"max_steps", t.max_steps}, {"time_budget", t.time_budget_s},
+                    {"target_accuracy", t.target_accuracy}, {"lr", t.lr}, {"warmup_steps", t.warmup_steps},
                     {"schedule", t.schedule}, {"min_lr_ratio", t.min_lr_ratio},
                     {"weight_decay", t.weight_decay}, {"adam_betas", t.adam_betas}, {"adam_eps", t.adam_eps},
                     {"clip_grad_norm", t.clip_grad_norm}, {"precision", t.precision},

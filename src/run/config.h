@@ -17,7 +17,10 @@ namespace bert::run {
 struct TrainingOptions {
   int batch_size = 32;                 // sequences per micro-batch (per rank)
   int grad_accum_steps = 1;            // micro-batches per optimizer step
-  int64_t max_steps = 2000;            // optimizer steps in the whole run
+  int64_t max_steps = 2000;            // optimizer steps in the whole run (with time_budget: a cap, 0 = none)
+  double time_budget_s = 0;            // wall-clock budget of the run in seconds (0 = none): a probe at the
+                                       // start fixes max_steps so the schedule ends when the budget does
+  double target_accuracy = 0;          // stop (and save) once validation masked-LM accuracy reaches it (0 = off)
   double lr = 5e-4;                    // peak learning rate
   int64_t warmup_steps = 200;          // linear warmup from 0 to lr
   std::string schedule = "linear";     // "linear" | "cosine" | "constant" (after warmup)
@@ -56,6 +59,14 @@ struct RuntimeOptions {
   bool grad_sync_overlap = true;           // start each gradient bucket's all-reduce during the backward
                                            // (false: all after it -- the baseline scripts/bench_dist.sh measures)
 };
+
+// "600", "90s", "10m", "2h", "1h30m", "1.5h" -> seconds. Throws Error(kUsage) with `what` on anything else.
+double parse_duration_s(const std::string& text, const std::string& what);
+
+// The masking every accuracy is scored with (validation in the loop, bert-eval's default, the
+// time-to-accuracy thresholds): 15 % of tokens, 80 % [MASK] / 10 % random / 10 % unchanged.
+data::MaskingOptions standard_eval_masking();
+bool same_masking(const data::MaskingOptions& a, const data::MaskingOptions& b);
 
 struct RunConfig {
   model::BertConfig model;

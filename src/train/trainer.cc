@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "model/bert_model.h"
 #include "model/weights.h"
+#include "train/budget.h"
 #include "train/checkpoint.h"
 #include "run/device.h"
 #include "train/distributed.h"
@@ -196,6 +197,7 @@ void drop_metrics_after(const fs::path& path, int64_t step) {
 
 TrainSummary run_training(const run::RunConfig& config_in, const std::string& source) {
   // ---- set up: config, device, run dir, vocabulary, model, optimizer, data ----
+  const auto invocation_start = Clock::now();  // a time budget counts the set-up too
   run::RunConfig cfg = config_in;
   validate(cfg, source);
   util::install_stop_handlers();
@@ -318,6 +320,7 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
   // ---- resume: model, optimizer, loader cursor and counters from the newest valid checkpoint ----
   int64_t step = 0, tokens_seen = 0, skipped_steps = 0;
   fs::path last_checkpoint;
+  nlohmann::json resumed_state;
   if (resume_from) {
     CheckpointContents c = load_checkpoint(*resume_from, model);
     optimizer.load_state(c.optimizer_state, (*resume_from / "optimizer.safetensors").string());
@@ -334,6 +337,7 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
                                       "was started with, or start a new run (--resume never, or another checkpoint.dir)");
     }
     step = c.step;
+    resumed_state = c.trainer_state;
     tokens_seen = c.trainer_state.value("tokens_seen", int64_t{0});
     skipped_steps = c.trainer_state.value("skipped_steps", int64_t{0});
     if (c.trainer_state.contains("loss_scaler")) {
@@ -345,7 +349,7 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
       drop_metrics_after(run_dir / "metrics.jsonl", step);
     }
     util::log_info("resumed from " + resume_from->string() + " at step " + std::to_string(step));
-    if (step >= t.max_steps) {
+    if (t.time_budget_s == 0 && step >= t.max_steps) {
       util::log_warn("the checkpoint is already at step " + std::to_string(step) + " >= training.max_steps = " +
                      std::to_string(t.max_steps) + "; raise max_steps to train further");
     }
@@ -357,37 +361,41 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
                    " = " + std::to_string(t.batch_size) + " x " + std::to_string(dist->world_size()) + " ranks x " +
                    std::to_string(t.grad_accum_steps) + " accumulation");
   }
-  // Written only once everything above succeeded, so a failed start never rewrites a run's config.
-  if (writer) util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
-
   std::optional<MetricsLog> metrics;
   if (writer) metrics.emplace(run_dir / "metrics.jsonl");
   util::ProgressLine progress;
-  auto save = [&](int64_t at_step) {  // (the newest checkpoint is what `latest` names)
-    if (!writer) {  // no rank runs ahead of a checkpoint that may fail
-      dist->barrier();
-      return;
-    }
+  std::optional<WallBudget> budget;  // set below when training.time_budget is
+  auto contents_at = [&](int64_t at_step) {
     CheckpointContents c;
     c.step = at_step;
     c.optimizer_state = optimizer.state();
     c.trainer_state = {{"loader", loader.cursor()}, {"tokens_seen", tokens_seen},
                        {"skipped_steps", skipped_steps}, {"loss_scaler", scaler.state()},
                        {"run_config", to_json(cfg)}};
-    last_checkpoint = save_checkpoint(run_dir, model, *vocab, c);
+    if (budget) {
+      c.trainer_state["budget"] = {{"budget_s", budget->budget_s()}, {"used_s", budget->used_s()},
+                                   {"max_steps", t.max_steps}};
+    }
+    return c;
+  };
+  auto save = [&](int64_t at_step) {  // (the newest checkpoint is what `latest` names)
+    if (!writer) {  // no rank runs ahead of a checkpoint that may fail
+      dist->barrier();
+      return;
+    }
+    last_checkpoint = save_checkpoint(run_dir, model, *vocab, contents_at(at_step));
     run::prune_checkpoints(run_dir, cfg.checkpoint.keep_last);
     progress.clear();
     util::log_info("saved checkpoint " + last_checkpoint.string());
     if (dist) dist->barrier();
   };
-  auto validate_now = [&](int64_t at_step) {
-    if (!valid_data) return;
-    // Sharded: rank r takes batches r, r + W, ... of the pass one process makes (the same masks,
-    // which depend on a batch's place in the pass), up to eval_max_batches of them in all; the sums
-    // are reduced, so the figures are one process's.
+  // One validation pass scored with `masking`. Sharded: rank r takes batches r, r + W, ... of the
+  // pass one process makes (the same masks, which depend on a batch's place in the pass), up to
+  // eval_max_batches of them in all; the sums are reduced, so every rank has one process's figures.
+  auto score_valid = [&](const data::MaskingOptions& masking) {
     const int world = dist ? dist->world_size() : 1;
     const int rank = dist ? dist->rank() : 0;
-    data::EvalLoader stream(valid_data, t.batch_size, cfg.masking, util::derive_seed(t.seed, "valid"), rank, world);
+    data::EvalLoader stream(valid_data, t.batch_size, masking, util::derive_seed(t.seed, "valid"), rank, world);
     int64_t global_index = rank;
     const int64_t cap = cfg.runtime.eval_max_batches;
     auto next = [&](data::HostBatch& b) {
@@ -397,23 +405,37 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
     };
     run::SumOverRanks reduce = nullptr;
     if (dist) reduce = [&](torch::Tensor& sums) { dist->sum_(sums); };
-    run::MlmMetrics v = run::evaluate_mlm(model, next, device, t.precision, 0, reduce);
-    if (!writer) return;
+    return run::evaluate_mlm(model, next, device, t.precision, 0, reduce);
+  };
+  // Validation is scored with the standard masking (15 %, 80/10/10) whatever the training masking,
+  // so runs with different masking compare; a different training masking is scored too. Returns the
+  // standard accuracy (-1 without validation data), the same on every rank.
+  const bool own_masking_differs = !run::same_masking(cfg.masking, run::standard_eval_masking());
+  auto validate_now = [&](int64_t at_step) -> double {
+    if (!valid_data) return -1;
+    run::MlmMetrics v = score_valid(run::standard_eval_masking());
+    std::optional<run::MlmMetrics> own;
+    if (own_masking_differs) own = score_valid(cfg.masking);
+    if (!writer) return v.accuracy;
     nlohmann::json j = v.to_json();
     j["type"] = "valid";
     j["step"] = at_step;
+    j["masking"] = "standard";
+    j["elapsed_s"] = std::chrono::duration<double>(Clock::now() - invocation_start).count();  // set-up included
+    j["tokens_seen"] = tokens_seen;
+    if (own) j["training_masking"] = own->to_json();
     if (metrics) metrics->write(j);
     progress.clear();
     util::log_info("valid step " + std::to_string(at_step) + ": loss " + fmt("%.4f", v.loss) + ", accuracy " +
                    fmt("%.4f", v.accuracy) + ", perplexity " + fmt("%.2f", v.perplexity) +
-                   (v.nsp_accuracy >= 0 ? ", nsp accuracy " + fmt("%.4f", v.nsp_accuracy) : ""));
+                   (v.nsp_accuracy >= 0 ? ", nsp accuracy " + fmt("%.4f", v.nsp_accuracy) : "") +
+                   (own ? " (15 % masking; with the training masking: loss " + fmt("%.4f", own->loss) + ", accuracy " +
+                              fmt("%.4f", own->accuracy) + ")"
+                        : ""));
+    return v.accuracy;
   };
 
-  // ---- the loop ----
-  // One step is train_step(): device work only. The host reads the device (one copy of the tally)
-  // when it logs or saves; on the CPU, where a read costs nothing, after every step (progress line,
-  // and the NaN guard stops at exactly max_bad_steps). On CUDA the guard acts at the next read.
-  const auto run_start = Clock::now();
+  auto run_start = Clock::now();  // (after the budget's probe: the loop's own time, for ETA)
   const int64_t first_step = step;
   const int64_t skipped_before = skipped_steps;  // from the checkpoint; the tally counts this invocation
   std::unique_ptr<GradientSync> grad_sync;
@@ -460,14 +482,19 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
     const DeviceTally::Read r = read_tally();
     const double window_s = std::chrono::duration<double>(Clock::now() - window.start).count();
     const double elapsed = std::chrono::duration<double>(Clock::now() - run_start).count();
-    const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.max_steps - step);
+    double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.max_steps - step);
+    std::string budget_text;
+    if (budget) {
+      eta = std::min(eta, std::max(0.0, budget->left_s()));
+      budget_text = "  budget " + util::format_duration(budget->used_s()) + "/" + util::format_duration(budget->budget_s());
+    }
     const double mean_loss = r.loss / std::max(1.0, r.loss_steps);
     const double acc = window.predictions ? r.correct / static_cast<double>(window.predictions) : 0.0;
     const double tok_s = static_cast<double>(window.tokens) / std::max(window_s, 1e-9);
     if (writer) progress.update("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + "  loss " +
                     fmt("%.4f", mean_loss) + "  acc " + fmt("%.3f", acc) + "  lr " + fmt("%.2e", lr) + "  |g| " +
                     fmt("%.2f", r.grad_norm / static_cast<double>(window.steps)) + "  " + fmt("%.0f tok/s", tok_s) +
-                    "  ETA " + util::format_duration(eta));
+                    "  ETA " + util::format_duration(eta) + budget_text);
     if (log_now) {
       nlohmann::json j = {{"type", "train"}, {"step", step}, {"loss", mean_loss},
                           {"mlm_loss", r.mlm_loss / std::max(1.0, r.loss_steps)}, {"mlm_accuracy", acc}, {"lr", lr},
@@ -475,6 +502,10 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
                           {"tokens_per_s", tok_s},
                           {"sequences_per_s", static_cast<double>(window.sequences) / std::max(window_s, 1e-9)},
                           {"tokens_seen", tokens_seen}, {"skipped_steps", skipped_steps}, {"elapsed_s", elapsed}};
+      if (budget) {
+        j["budget_used_s"] = budget->used_s();
+        j["budget_left_s"] = std::max(0.0, budget->left_s());
+      }
       if (model_config.type_vocab_size > 0 && cfg.data.nsp()) j["nsp_loss"] = r.nsp_loss / std::max(1.0, r.loss_steps);
       if (dist) {  // what the gradient all-reduce cost per step, and how much of it the backward hid
         const double n = static_cast<double>(window.steps);
@@ -489,68 +520,198 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
       if (!progress.active()) {
         util::log_info("step " + std::to_string(step) + "/" + std::to_string(t.max_steps) + " loss " +
                        fmt("%.4f", mean_loss) + " acc " + fmt("%.3f", acc) + " lr " + fmt("%.2e", lr) + " " +
-                       fmt("%.0f tok/s", tok_s) + " ETA " + util::format_duration(eta));
+                       fmt("%.0f tok/s", tok_s) + " ETA " + util::format_duration(eta) + budget_text);
       }
       summary.last_loss = mean_loss;
       tally.reset_window();
       window = Window();
     }
   };
+  // One optimizer step (device work only): the loader's next micro-batches, the dropout stream of
+  // this step, forward, backward, clip, AdamW. Also what the budget's probe times.
   std::vector<data::Batch> micro_batches(static_cast<size_t>(t.grad_accum_steps));
-  while (step < t.max_steps && (dist ? agreed_stop : util::stop_signal()) == 0 && !slice_done()) {
-    const double lr = run::lr_at(step, t);
-    int64_t counts[3] = {0, 0, 0};  // real tokens, predictions, sequences of this step
+  struct StepCounts {
+    int64_t tokens = 0, predictions = 0, sequences = 0;
+  };
+  auto one_step = [&](int64_t at_step, double lr, StepCounts& counts) {
+    counts = StepCounts();
     for (auto& batch : micro_batches) {  // host work: the loader's next batches, copied (non-blocking)
       data::HostBatch host = loader.next();
       batch = data::to_device(host, device);
-      counts[0] += host.num_real_tokens;
-      counts[1] += host.num_predictions;
-      counts[2] += host.batch_size;
+      counts.tokens += host.num_real_tokens;
+      counts.predictions += host.num_predictions;
+      counts.sequences += host.batch_size;
     }
-    if (dist) {  // global counts, and the stop signal any rank received
-      torch::Tensor c = torch::tensor({counts[0], counts[1], counts[2]}, torch::kInt64);
+    if (dist) {  // global counts
+      torch::Tensor c = torch::tensor({counts.tokens, counts.predictions, counts.sequences}, torch::kInt64);
       dist->sum_(c);
-      for (int i = 0; i < 3; ++i) counts[i] = c[i].item<int64_t>();
+      counts = {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
     }
-    window.tokens += counts[0];
-    window.predictions += counts[1];
-    window.sequences += counts[2];
-    tokens_seen += counts[0];
     // The dropout stream: reseeded per step (and per rank, so replicas draw different masks).
-    torch::manual_seed(dist ? util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step), static_cast<uint64_t>(dist->rank()))
-                            : util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(step)));
+    torch::manual_seed(dist ? util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(at_step), static_cast<uint64_t>(dist->rank()))
+                            : util::derive_seed(t.seed, "dropout", static_cast<uint64_t>(at_step)));
+    SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
+    return train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts.predictions);
+  };
+
+  // ---- the budget: a probe fixes the step count once; the schedule then ends when the budget does ----
+  if (t.time_budget_s > 0) {
+    const std::string budget_text = util::format_duration(t.time_budget_s);
+    if (resume_from) {
+      if (!resumed_state.contains("budget") || !resumed_state["budget"].is_object()) {
+        throw util::usage_error(source + ": training.time_budget is set but " + resume_from->string() +
+                                " was written by a run without one; resume it without time_budget (and with its "
+                                "max_steps), or start a new run");
+      }
+      const nlohmann::json& b = resumed_state["budget"];
+      cfg.training.max_steps = b.value("max_steps", int64_t{0});
+      budget.emplace(t.time_budget_s, b.value("used_s", 0.0), invocation_start);
+      if (cfg.training.max_steps < 1) {
+        throw util::input_error((*resume_from / "trainer_state.json").string() + ": budget.max_steps is missing or not positive");
+      }
+      util::log_info("time budget " + budget_text + ": " + util::format_duration(budget->used_s()) +
+                     " used before this start; the schedule keeps the " + std::to_string(t.max_steps) +
+                     " steps its probe fixed");
+    } else {
+      budget.emplace(t.time_budget_s, 0.0, invocation_start);
+      ProbeTimes probe;
+      {
+        // Snapshot everything a step changes, run a few real steps, then put it all back: the run
+        // after the probe is the run a fixed max_steps would give (bit for bit).
+        std::vector<torch::Tensor> saved;
+        for (const auto& p : model->parameters()) saved.push_back(p.detach().clone());
+        auto opt_state = optimizer.state();  // (on the CPU its tensors alias the live state: copy them)
+        for (auto& [name, tensor] : opt_state) tensor = tensor.clone();
+        const nlohmann::json cursor = loader.cursor(), scaler_state = scaler.state();
+        auto sync = [&] { if (device.is_cuda()) torch::cuda::synchronize(device.index()); };
+        StepCounts unused;
+        constexpr int kWarm = 2, kMaxTimed = 10;
+        const double probe_cap_s = 0.03 * t.time_budget_s;
+        for (int i = 0; i < kWarm; ++i) one_step(i, t.lr * 1e-3, unused);
+        sync();
+        auto t0 = Clock::now();
+        int timed = 0;
+        while (timed < kMaxTimed && (timed == 0 || std::chrono::duration<double>(Clock::now() - t0).count() < probe_cap_s)) {
+          one_step(kWarm + timed, t.lr * 1e-3, unused);
+          ++timed;
+          sync();
+        }
+        probe.step_s = std::chrono::duration<double>(Clock::now() - t0).count() / timed;
+        if (valid_data) {
+          t0 = Clock::now();
+          score_valid(run::standard_eval_masking());
+          if (own_masking_differs) score_valid(cfg.masking);
+          probe.eval_s = std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+        {
+          torch::NoGradGuard no_grad;
+          auto params = model->parameters();
+          for (size_t i = 0; i < saved.size(); ++i) params[i].copy_(saved[i]);
+        }
+        optimizer.zero_grad();
+        optimizer.load_state(opt_state, "the budget probe's snapshot");
+        loader.restore(cursor);
+        scaler.restore(scaler_state, "the budget probe's snapshot");
+        if (writer) {  // a save, timed into a scratch dir
+          const fs::path scratch = run_dir / ".budget-probe";
+          std::error_code ec;
+          fs::remove_all(scratch, ec);
+          t0 = Clock::now();
+          save_checkpoint(scratch, model, *vocab, contents_at(0));
+          probe.save_s = std::chrono::duration<double>(Clock::now() - t0).count();
+          fs::remove_all(scratch, ec);
+        }
+      }
+      int64_t fit = steps_that_fit(budget->left_s(), probe, cfg.runtime.eval_every, cfg.checkpoint.every, 0.02,
+                                   t.max_steps);
+      if (dist) fit = -dist->max(-fit);  // every rank takes the smallest estimate
+      cfg.training.max_steps = fit;
+      util::log_info("time budget " + budget_text + ": the probe measured " + fmt("%.3f s", probe.step_s) + " a step, " +
+                     fmt("%.2f s", probe.eval_s) + " a validation, " + fmt("%.2f s", probe.save_s) + " a save; " +
+                     std::to_string(fit) + " steps fit in the " + util::format_duration(budget->left_s()) +
+                     " left, and the schedule ends at step " + std::to_string(fit));
+    }
+  }
+  run_start = Clock::now();
+  // Written only once everything above succeeded, so a failed start never rewrites a run's config.
+  if (writer) util::write_file_atomic(run_dir / "run_config.json", to_json(cfg).dump(2) + "\n");
+
+  // ---- the loop ----
+  // The host reads the device (one copy of the tally) when it logs or saves; on the CPU, where a
+  // read costs nothing, after every step (progress line, and the NaN guard stops at exactly
+  // max_bad_steps). On CUDA the guard acts at the next read.
+  bool target_reached = false, budget_spent = false;
+  while (step < t.max_steps && (dist ? agreed_stop : util::stop_signal()) == 0 && !slice_done() && !budget_spent) {
+    const double lr = run::lr_at(step, t);
+    StepCounts counts;
     {
-      SyncDebugScope no_sync(device, cfg.runtime.cuda_sync_debug);  // "error": a sync in the step throws
-      StepResult result = train_step(model, optimizer, scaler, micro_batches, lr, step_options, counts[1]);
+      StepResult result = one_step(step, lr, counts);
       window.sync += result.sync;
       tally.add(result);
     }
+    window.tokens += counts.tokens;
+    window.predictions += counts.predictions;
+    window.sequences += counts.sequences;
+    tokens_seen += counts.tokens;
     ++step;
     window.steps += 1;
-    if (dist) agreed_stop = static_cast<int>(dist->max(util::stop_signal()));
+    // The stop signal and the end of the budget, agreed by all ranks (max of signal * 2 + spent).
+    const int64_t local = int64_t{util::stop_signal()} * 2 + (budget && budget->spent() ? 1 : 0);
+    const int64_t agreed = dist ? dist->max(local) : local;
+    agreed_stop = static_cast<int>(agreed / 2);
+    budget_spent = agreed % 2 == 1;
 
     const bool log_now = step % cfg.runtime.log_every == 0 || step == t.max_steps;
     const bool save_now = step % cfg.checkpoint.every == 0 || step == t.max_steps;
     if (log_now || save_now || device.is_cpu()) report(log_now, lr);
-    if (cfg.runtime.eval_every > 0 && step % cfg.runtime.eval_every == 0) validate_now(step);
-    if (save_now) {
+    if (cfg.runtime.eval_every > 0 && step % cfg.runtime.eval_every == 0) {
+      const double accuracy = validate_now(step);
+      if (t.target_accuracy > 0 && accuracy >= t.target_accuracy) {
+        target_reached = true;
+        const double used = std::chrono::duration<double>(Clock::now() - invocation_start).count();
+        if (writer) {
+          progress.clear();
+          util::log_info("reached validation accuracy " + fmt("%.4f", accuracy) + " >= target " +
+                         fmt("%.4f", t.target_accuracy) + " at step " + std::to_string(step) + " after " +
+                         util::format_duration(used) + " (" + std::to_string(tokens_seen) + " tokens)");
+          if (metrics) {
+            metrics->write({{"type", "target"}, {"step", step}, {"accuracy", accuracy},
+                            {"target_accuracy", t.target_accuracy}, {"elapsed_s", used}, {"tokens_seen", tokens_seen}});
+          }
+        }
+      }
+    }
+    if (save_now || target_reached) {
       save(step);
       last_saved = step;
     }
+    if (target_reached) break;
   }
   if (step > first_step) read_tally();  // skipped_steps and the guard for a save at a stop signal
 
-
-  // ---- the end: a stop signal saves first; a finished run validates once more ----
+  // ---- the end: a stop signal saves first; a finished or budget-ended run validates once more ----
   summary.stop_signal = dist ? agreed_stop : util::stop_signal();
+  summary.target_reached = target_reached;
+  const bool validated_last = cfg.runtime.eval_every > 0 && step % cfg.runtime.eval_every == 0;
   if (summary.stop_signal != 0) {
     progress.clear();
     util::log_warn("stop requested (signal " + std::to_string(summary.stop_signal) + ") at step " + std::to_string(step));
     if (last_saved != step && step > first_step) save(step);
-  } else if (step < t.max_steps) {
+  } else if (budget_spent && step < t.max_steps) {
+    progress.clear();
+    util::log_warn("the time budget of " + util::format_duration(t.time_budget_s) + " ran out at step " + std::to_string(step) +
+                   " of the " + std::to_string(t.max_steps) + " its probe planned (this machine ran slower than measured); "
+                   "the schedule did not reach its end");
+    if (!validated_last && step > first_step) validate_now(step);
+    if (last_saved != step) save(step);
+  } else if (step < t.max_steps && !target_reached) {
     if (last_saved != step) save(step);  // a slice (stop_after_steps) ends with a checkpoint to resume from
-  } else if (cfg.runtime.eval_every == 0 || step % cfg.runtime.eval_every != 0) {
+  } else if (!validated_last) {
     if (step > first_step) validate_now(step);
+  }
+  if (budget && writer) {
+    util::log_info("time budget " + util::format_duration(t.time_budget_s) + ": used " +
+                   util::format_duration(budget->used_s()) + ", " + util::format_duration(std::max(0.0, budget->left_s())) + " left");
   }
   progress.clear();
   summary.step = step;

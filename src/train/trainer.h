@@ -13,6 +13,7 @@ namespace bert::train {
 struct TrainSummary {
   int64_t step = 0;                       // optimizer steps completed
   int stop_signal = 0;                    // 0, or the signal that stopped the run after a save
+  bool target_reached = false;            // training.target_accuracy was met (the run stopped there)
   std::filesystem::path last_checkpoint;  // empty if none was written
   double last_loss = 0;                   // mean training loss of the last logging window
 };

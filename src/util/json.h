@@ -95,6 +95,8 @@ template <> inline bool JsonSection::type_matches<std::vector<double>>(const nlo
   for (const auto& e : v) if (!e.is_number()) return false;
   return true;
 }
+template <> inline bool JsonSection::type_matches<nlohmann::json>(const nlohmann::json&) { return true; }
+template <> inline std::string JsonSection::type_name<nlohmann::json>() { return "any JSON value"; }
 template <> inline std::string JsonSection::type_name<bool>() { return "true or false"; }
 template <> inline std::string JsonSection::type_name<int>() { return "an integer from -2147483648 to 2147483647"; }
 template <> inline std::string JsonSection::type_name<int64_t>() { return "an integer"; }

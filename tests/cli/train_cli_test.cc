@@ -750,5 +750,120 @@ TEST_F(TrainCli, DumpBatchesShowsWhatTheModelSees) {
   EXPECT_GT(masked, predicted / 2);  // ~80% of predictions are [MASK]
 }
 
+
+// The rows of a run's metrics.jsonl of one type.
+std::vector<nlohmann::json> metric_rows(const fs::path& run_dir, const std::string& type) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["type"] == type) out.push_back(j);
+  }
+  return out;
+}
+
+TEST_F(TrainCli, TimeBudgetFixesTheStepsOnceAndTheRunIsThatFixedStepRun) {
+  // A 4 s budget: the probe fixes max_steps; the schedule ends there; the run ends within the budget.
+  nlohmann::json budget = {{"training", {{"time_budget", "4s"}, {"max_steps", nullptr}}},
+                           {"checkpoint", {{"every", 1000000}}}, {"runtime", {{"log_every", 1000000}, {"eval_every", 0}}}};
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = run(train(config("budget", budget)));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("steps fit in the"), std::string::npos) << r.output;
+  EXPECT_LT(wall, 4.0 + 3.0) << r.output;  // process start-up and exit beyond the budget's own clock
+  const fs::path run_dir = root_ / "budget";
+  const std::string latest = slurp(run_dir / "latest");
+  ASSERT_FALSE(latest.empty());
+  const nlohmann::json state = trainer_state_of(run_dir / latest.substr(0, latest.size() - 1));
+  const int64_t steps = state["budget"]["max_steps"].get<int64_t>();
+  EXPECT_GT(steps, 20) << state.dump();  // a tiny model does far more than 20 steps in 4 s
+  EXPECT_LE(state["budget"]["used_s"].get<double>(), 4.0) << state.dump();
+  EXPECT_EQ(latest, "step-" + std::string(7 - std::to_string(steps).size(), '0') + std::to_string(steps) + "\n");
+  // The last logged lr is the schedule's end (linear decay to 0 at max_steps), not a cut-off mid-way.
+  const auto rows = metric_rows(run_dir, "train");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back()["step"], steps);
+  EXPECT_NEAR(rows.back()["lr"].get<double>(), 1e-3 / static_cast<double>(steps - 2), 1e-9);
+  // The probe's steps were undone: the same config with that max_steps and no budget is the same run.
+  nlohmann::json fixed = budget;
+  fixed["training"] = {{"time_budget", 0}, {"max_steps", steps}};
+  ASSERT_EQ(run(train(config("budget-fixed", fixed))).code, 0);
+  const std::string name = latest.substr(0, latest.size() - 1);
+  EXPECT_TRUE(slurp_existing(run_dir / name / "model.safetensors") ==
+              slurp_existing(root_ / "budget-fixed" / name / "model.safetensors"))
+      << "the budgeted run's weights differ from the fixed-step run's";
+  // Partner: a different step count is a different model (the comparison can fail).
+  fixed["training"]["max_steps"] = steps - 1;
+  ASSERT_EQ(run(train(config("budget-other", fixed))).code, 0);
+  EXPECT_NE(slurp_existing(root_ / "budget-other" / "latest"), latest);
+}
+
+TEST_F(TrainCli, ABudgetedRunResumesWithTheStepsItsProbeFixed) {
+  // A budget far above what 40 steps take, so both invocations' set-up fit in it; the cap fixes the steps.
+  nlohmann::json budget = {{"training", {{"time_budget", "60s"}, {"max_steps", 40}}},
+                           {"checkpoint", {{"every", 1000000}}}, {"runtime", {{"log_every", 1000000}, {"eval_every", 0}}}};
+  Result first = run(train(config("budget-sliced", budget), "--stop-after 5"));
+  ASSERT_EQ(first.code, 0) << first.output;
+  const nlohmann::json at5 = trainer_state_of(root_ / "budget-sliced" / "step-0000005");
+  const int64_t steps = at5["budget"]["max_steps"].get<int64_t>();
+  ASSERT_EQ(steps, 40);
+  Result second = run(train(config("budget-sliced", budget)));
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("keeps the " + std::to_string(steps) + " steps its probe fixed"), std::string::npos)
+      << second.output;
+  EXPECT_EQ(second.output.find("the probe measured"), std::string::npos) << second.output;  // no second probe
+  nlohmann::json fixed = budget;
+  fixed["training"] = {{"time_budget", 0}, {"max_steps", steps}};
+  ASSERT_EQ(run(train(config("budget-sliced-fixed", fixed))).code, 0);
+  const std::string name = slurp(root_ / "budget-sliced-fixed" / "latest");
+  ASSERT_EQ(slurp(root_ / "budget-sliced" / "latest"), name);
+  EXPECT_TRUE(slurp_existing(root_ / "budget-sliced" / name.substr(0, name.size() - 1) / "model.safetensors") ==
+              slurp_existing(root_ / "budget-sliced-fixed" / name.substr(0, name.size() - 1) / "model.safetensors"))
+      << "the resumed budgeted run's weights differ from the fixed-step run's";
+  // A checkpoint of a run without a budget cannot continue as a budgeted one.
+  Result mixed = run(train(config("budget-sliced-fixed", budget)));
+  EXPECT_EQ(mixed.code, 2) << mixed.output;
+  EXPECT_NE(mixed.output.find("without one"), std::string::npos) << mixed.output;
+}
+
+TEST_F(TrainCli, TargetAccuracyStopsAtTheFirstValidationThatReachesIt) {
+  // Any accuracy reaches 1e-9: the run stops at the first validation (step 3 of 6) with a checkpoint.
+  Result r = run(train(config("target", {{"training", {{"target_accuracy", 1e-9}}}})));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("reached validation accuracy"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(root_ / "target" / "latest"), "step-0000003\n");
+  const auto rows = metric_rows(root_ / "target", "target");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["step"], 3);
+  EXPECT_EQ(rows[0]["accuracy"], metric_rows(root_ / "target", "valid").back()["accuracy"]);
+  // Partner: an unreachable target runs to max_steps.
+  Result all = run(train(config("target-high", {{"training", {{"target_accuracy", 0.999}}}})));
+  ASSERT_EQ(all.code, 0) << all.output;
+  EXPECT_EQ(all.output.find("reached validation accuracy"), std::string::npos) << all.output;
+  EXPECT_EQ(slurp(root_ / "target-high" / "latest"), "step-0000006\n");
+}
+
+TEST_F(TrainCli, ValidationIsScoredAtFifteenPercentWhateverTheTrainingMasking) {
+  Result r = run(train(config("masking50", {{"masking", {{"mask_prob", 0.5}}}})));
+  ASSERT_EQ(r.code, 0) << r.output;
+  Result s = run(train(config("masking15")));
+  ASSERT_EQ(s.code, 0) << s.output;
+  const auto v50 = metric_rows(root_ / "masking50", "valid"), v15 = metric_rows(root_ / "masking15", "valid");
+  ASSERT_EQ(v50.size(), 2u);
+  ASSERT_EQ(v15.size(), 2u);
+  // The same validation batches and masks: the same count of predictions, ~15 % of the tokens.
+  EXPECT_EQ(v50[0]["predictions"], v15[0]["predictions"]);
+  const double share = v15[0]["predictions"].get<double>() / v15[0]["tokens"].get<double>();
+  EXPECT_GT(share, 0.10);
+  EXPECT_LT(share, 0.20);
+  // The training masking is scored too, where it differs: ~50 % of the tokens.
+  ASSERT_TRUE(v50[0].contains("training_masking")) << v50[0].dump();
+  EXPECT_FALSE(v15[0].contains("training_masking")) << v15[0].dump();
+  const double own = v50[0]["training_masking"]["predictions"].get<double>() / v50[0]["tokens"].get<double>();
+  EXPECT_GT(own, 0.4);
+  EXPECT_LT(own, 0.6);
+}
+
 }  // namespace
 }  // namespace bert

@@ -210,26 +210,36 @@ TEST_F(BertEvalCliTest, ReproducesTheValidationNumbersOfBertTrain) {
   util::write_file_atomic(dir_ / "run.json", cfg.dump(2));
   std::string out, err;
   ASSERT_EQ(run(quote(binary("bert-train")) + " --config " + p("run.json"), &out, &err), 0) << err;
-  std::map<int64_t, double> logged;
+  // Validation in the loop: the standard scoring (15 %, 80/10/10) and, as training masked 20 %, that too.
+  std::map<int64_t, double> logged, logged_own;
   std::istringstream metrics(util::read_file(dir_ / "trained" / "metrics.jsonl"));
   for (std::string line; std::getline(metrics, line);) {
     auto j = nlohmann::json::parse(line);
-    if (j.value("type", "") == "valid") logged[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    if (j.value("type", "") != "valid") continue;
+    logged[j["step"].get<int64_t>()] = j["loss"].get<double>();
+    logged_own[j["step"].get<int64_t>()] = j["training_masking"]["loss"].get<double>();
   }
   ASSERT_EQ(logged.size(), 2u);
 
-  // Masking settings, max_seq_len 48 and the seed's streams come from the checkpoint's run config.
-  ASSERT_EQ(eval("--all-checkpoints " + p("trained") + " -d " + p("a.txt") + " --seed 7 --batch-size 8 --json",
-                 &out, &err), 0) << err;
-  const nlohmann::json j = nlohmann::json::parse(out);
-  ASSERT_EQ(j["checkpoints"].size(), 2u);
-  for (const auto& c : j["checkpoints"]) {
-    const int64_t step = c["step"].get<int64_t>();
-    ASSERT_TRUE(logged.count(step)) << step;
-    EXPECT_NEAR(c["overall"]["loss"].get<double>(), logged[step], 1e-5 * logged[step]) << "step " << step;
-    EXPECT_EQ(c["settings"]["max_seq_len"], 48);
-    EXPECT_DOUBLE_EQ(c["settings"]["masking"]["mask_prob"].get<double>(), 0.2);
+  // max_seq_len 48 and the seed's streams come from the checkpoint's run config; the masking is the
+  // standard one unless --checkpoint-masking or the masking flags say otherwise.
+  for (const std::string flags : {"", " --checkpoint-masking", " --mask-prob 0.2"}) {
+    ASSERT_EQ(eval("--all-checkpoints " + p("trained") + " -d " + p("a.txt") + " --seed 7 --batch-size 8 --json" + flags,
+                   &out, &err), 0) << err;
+    const bool own = !flags.empty();
+    const nlohmann::json j = nlohmann::json::parse(out);
+    ASSERT_EQ(j["checkpoints"].size(), 2u);
+    for (const auto& c : j["checkpoints"]) {
+      const int64_t step = c["step"].get<int64_t>();
+      ASSERT_TRUE(logged.count(step)) << step;
+      const double want = own ? logged_own[step] : logged[step];
+      EXPECT_NEAR(c["overall"]["loss"].get<double>(), want, 1e-5 * want) << "step " << step << flags;
+      EXPECT_EQ(c["settings"]["max_seq_len"], 48);
+      EXPECT_DOUBLE_EQ(c["settings"]["masking"]["mask_prob"].get<double>(), own ? 0.2 : 0.15) << flags;
+    }
   }
+  EXPECT_NE(logged[3], logged_own[3]);  // the two scorings differ (so the comparisons above can fail)
+  EXPECT_EQ(eval("--checkpoint " + p("trained") + " -d " + p("a.txt") + " --checkpoint-masking --mask-prob 0.3", &out, &err), 2);
   // The cache went next to the checkpoints, not into them.
   EXPECT_TRUE(fs::is_directory(dir_ / "trained" / "cache"));
 }

@@ -186,5 +186,103 @@ TEST(Config, DuplicateKeysAreRejectedWithTheirPath) {
   EXPECT_NO_THROW(load_run_config(path));
 }
 
+
+TEST(Config, DurationsParseToSeconds) {
+  EXPECT_DOUBLE_EQ(parse_duration_s("600", "t"), 600);
+  EXPECT_DOUBLE_EQ(parse_duration_s("90s", "t"), 90);
+  EXPECT_DOUBLE_EQ(parse_duration_s("8m", "t"), 480);
+  EXPECT_DOUBLE_EQ(parse_duration_s("2h", "t"), 7200);
+  EXPECT_DOUBLE_EQ(parse_duration_s("1h30m", "t"), 5400);
+  EXPECT_DOUBLE_EQ(parse_duration_s("1h 30m 15s", "t"), 5415);
+  EXPECT_DOUBLE_EQ(parse_duration_s("1.5h", "t"), 5400);
+  EXPECT_DOUBLE_EQ(parse_duration_s("0.5m", "t"), 30);
+  for (const char* bad : {"", " ", "m", "10x", "1m2h", "5m5m", "-3m", "inf", "nan", "0x10", "1e3", "10 minutes", "h1"}) {
+    try {
+      parse_duration_s(bad, "training.time_budget");
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const util::Error& e) {
+      EXPECT_EQ(e.kind(), util::ErrorKind::kUsage);
+      EXPECT_NE(std::string(e.what()).find("training.time_budget"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Config, TimeBudgetMakesMaxStepsACap) {
+  nlohmann::json j = minimal();
+  j["training"] = {{"time_budget", "8m"}};
+  RunConfig c = parse_run_config(j, "run.json");
+  EXPECT_DOUBLE_EQ(c.training.time_budget_s, 480);
+  EXPECT_EQ(c.training.max_steps, 0);  // no cap unless given
+  j["training"] = {{"time_budget", 90}, {"max_steps", 500}};
+  c = parse_run_config(j, "run.json");
+  EXPECT_DOUBLE_EQ(c.training.time_budget_s, 90);
+  EXPECT_EQ(c.training.max_steps, 500);
+  // Without a budget max_steps keeps its default, and 0 is refused.
+  EXPECT_EQ(parse_run_config(minimal(), "run.json").training.max_steps, 2000);
+  j["training"] = {{"max_steps", 0}};
+  EXPECT_NE(error_of(j).find("training.max_steps"), std::string::npos);
+  j["training"] = {{"time_budget", "ten minutes"}};
+  EXPECT_NE(error_of(j).find("training.time_budget"), std::string::npos);
+  j["training"] = {{"time_budget", true}};
+  EXPECT_NE(error_of(j).find("training.time_budget"), std::string::npos);
+  j["training"] = {{"time_budget", -5}};
+  EXPECT_NE(error_of(j).find("training.time_budget"), std::string::npos);
+  // The resolved JSON round-trips (the budget is written in seconds).
+  j["training"] = {{"time_budget", "1h30m"}};
+  c = parse_run_config(j, "run.json");
+  EXPECT_EQ(to_json(parse_run_config(to_json(c), "resolved")), to_json(c));
+  EXPECT_EQ(to_json(c)["training"]["time_budget"], 5400.0);
+}
+
+TEST(Config, TargetAccuracyNeedsValidationInTheLoop) {
+  nlohmann::json j = minimal();
+  j["training"] = {{"target_accuracy", 0.3}};
+  EXPECT_NE(error_of(j).find("training.target_accuracy needs validation"), std::string::npos);
+  j["data"]["valid_files"] = {"v.txt"};
+  j["runtime"] = {{"eval_every", 0}};
+  EXPECT_NE(error_of(j).find("training.target_accuracy needs validation"), std::string::npos);
+  j["runtime"] = {{"eval_every", 100}};
+  EXPECT_DOUBLE_EQ(parse_run_config(j, "run.json").training.target_accuracy, 0.3);
+  j["training"] = {{"target_accuracy", 1.5}};
+  EXPECT_NE(error_of(j).find("training.target_accuracy"), std::string::npos);
+}
+
+TEST(Config, ModelInitIsNormalOrLocal) {
+  nlohmann::json j = minimal();
+  EXPECT_EQ(parse_run_config(j, "run.json").model.init, "normal");
+  j["model"] = {{"init", "local"}};
+  EXPECT_EQ(parse_run_config(j, "run.json").model.init, "local");
+  EXPECT_EQ(to_json(parse_run_config(j, "run.json"))["model"]["init"], "local");
+  j["model"] = {{"init", "xavier"}};
+  EXPECT_NE(error_of(j).find("model.init"), std::string::npos);
+}
+
+TEST(Config, StandardEvalMaskingIsBertsAndComparesField_by_field) {
+  const data::MaskingOptions s = standard_eval_masking();
+  EXPECT_DOUBLE_EQ(s.mask_prob, 0.15);
+  EXPECT_DOUBLE_EQ(s.mask_token_prob, 0.8);
+  EXPECT_DOUBLE_EQ(s.random_token_prob, 0.1);
+  EXPECT_FALSE(s.whole_word);
+  EXPECT_TRUE(same_masking(s, s));
+  data::MaskingOptions o = s;
+  o.mask_prob = 0.3;
+  EXPECT_FALSE(same_masking(s, o));
+  o = s;
+  o.mask_token_prob = 1.0;
+  EXPECT_FALSE(same_masking(s, o));
+  o = s;
+  o.random_token_prob = 0.0;
+  EXPECT_FALSE(same_masking(s, o));
+  o = s;
+  o.whole_word = true;
+  EXPECT_FALSE(same_masking(s, o));
+  o = s;
+  o.max_predictions_per_seq = 20;
+  EXPECT_FALSE(same_masking(s, o));
+  o = s;
+  o.at_least_one = false;
+  EXPECT_FALSE(same_masking(s, o));
+}
+
 }  // namespace
 }  // namespace bert::run
