@@ -156,7 +156,13 @@ int main(int argc, char** argv) {
                  "tasks: [CLS] A [SEP] B [SEP])");
   ft->add_option("--label-column", ft_o.columns.label, "column / key of the label")->capture_default_str();
   ft->add_option("--epochs", ft_o.epochs, "passes over the training file")->capture_default_str()->check(CLI::PositiveNumber);
-  ft->add_option("--lr", ft_o.lr, "peak learning rate (probes learn faster with ~1e-3)")->capture_default_str();
+  ft->add_option("--lr", ft_o.lrs, "peak learning rate, or several (1e-4,3e-4 or 1e-4 3e-4): then chosen per seed by "
+                 "accuracy on a stratified dev split of the training file, and only that rate's run is scored on "
+                 "the test file (probes learn faster with ~1e-3)")
+      ->delimiter(',')
+      ->capture_default_str();
+  ft->add_option("--dev-ratio", ft_o.dev_ratio, "share of each label's training examples held out to choose among "
+                 "several --lr")->capture_default_str();
   ft->add_option("--batch-size", ft_o.batch_size, "training examples per step")->capture_default_str()->check(CLI::PositiveNumber);
   ft->add_option("--eval-batch-size", ft_o.eval_batch_size, "test examples per forward pass")->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 
 #include <unistd.h>
 
@@ -176,12 +177,40 @@ ClassificationMetrics score(model::BertForSequenceClassification& clf, const Pre
   return classification_metrics(task.test_labels, predicted, task.labels);
 }
 
+// The training file minus a stratified dev split (dev_ratio of each label's examples, at least one
+// of every label with two or more, chosen by a seeded shuffle) as train, and the split as test.
+struct DevSplit {
+  Prepared p;
+  LabelledTask task;
+};
+DevSplit carve_dev(const Prepared& full, const LabelledTask& task, double ratio, uint64_t seed) {
+  DevSplit d;
+  d.p.pad_id = full.pad_id;
+  d.task.labels = task.labels;
+  std::vector<std::vector<int64_t>> by_label(task.labels.size());
+  for (size_t i = 0; i < task.train_labels.size(); ++i) by_label[task.train_labels[i]].push_back(static_cast<int64_t>(i));
+  std::vector<char> in_dev(task.train_labels.size(), 0);
+  for (size_t l = 0; l < by_label.size(); ++l) {
+    const auto& idx = by_label[l];
+    if (idx.size() < 2) continue;
+    const std::vector<int64_t> order = shuffled(idx.size(), util::derive_seed(seed, "finetune-dev", l));
+    const size_t k = std::max<size_t>(1, static_cast<size_t>(std::llround(ratio * static_cast<double>(idx.size()))));
+    for (size_t j = 0; j < std::min(k, idx.size() - 1); ++j) in_dev[idx[order[j]]] = 1;
+  }
+  for (size_t i = 0; i < task.train_labels.size(); ++i) {
+    (in_dev[i] ? d.p.test : d.p.train).push_back(full.train[i]);
+    (in_dev[i] ? d.task.test_labels : d.task.train_labels).push_back(task.train_labels[i]);
+  }
+  return d;
+}
+
 RunResult run_one(model::BertForPreTraining& source, bool random_init, uint64_t seed, const Prepared& p,
-                  const LabelledTask& task, const FinetuneOptions& o, const torch::Device& device,
+                  const LabelledTask& task, const FinetuneOptions& o, double lr, const torch::Device& device,
                   const std::string& name, const std::function<void(model::BertForSequenceClassification&)>& done) {
   const auto start = Clock::now();
   RunResult result;
   result.seed = seed;
+  result.lr = lr;
   model::BertForSequenceClassification clf(
       copy_encoder(source, random_init, util::derive_seed(seed, "finetune-baseline-init")),
       static_cast<int>(task.labels.size()), util::derive_seed(seed, "finetune-classifier-init"));
@@ -190,7 +219,7 @@ RunResult run_one(model::BertForPreTraining& source, bool random_init, uint64_t 
   clf->train(true);
 
   run::TrainingOptions t;
-  t.lr = o.lr;
+  t.lr = lr;
   t.weight_decay = o.weight_decay;
   t.adam_betas = {0.9, 0.999};
   t.adam_eps = 1e-8;
@@ -327,7 +356,8 @@ nlohmann::json EpochResult::to_json() const {
 nlohmann::json RunResult::to_json() const {
   nlohmann::json e = nlohmann::json::array();
   for (const auto& x : epochs) e.push_back(x.to_json());
-  return {{"seed", seed}, {"epochs", e}, {"best_epoch", best + 1}, {"seconds", seconds}};
+  return {{"seed", seed}, {"lr", lr}, {"lr_search", lr_search}, {"epochs", e}, {"best_epoch", best + 1},
+          {"seconds", seconds}};
 }
 
 nlohmann::json SeedSummary::to_json() const {
@@ -370,7 +400,9 @@ void validate(const FinetuneOptions& o) {
     if (!ok) throw util::usage_error(what);
   };
   need(o.epochs >= 1, "--epochs must be at least 1");
-  need(o.lr > 0 && std::isfinite(o.lr), "--lr must be a positive number");
+  need(!o.lrs.empty(), "--lr needs at least one rate");
+  for (double lr : o.lrs) need(lr > 0 && std::isfinite(lr), "--lr must be positive numbers");
+  need(o.dev_ratio > 0 && o.dev_ratio <= 0.5, "--dev-ratio must be in (0, 0.5]");
   need(o.batch_size >= 1, "--batch-size must be at least 1");
   need(o.eval_batch_size >= 1, "--eval-batch-size must be at least 1");
   need(o.max_seq_len >= 4, "--max-seq-len must be at least 4 ([CLS] A [SEP] B [SEP] needs room for text)");
@@ -422,18 +454,49 @@ FinetuneReport finetune(const fs::path& model_path, const LabelledTask& task, co
   FinetuneReport report;
   report.checkpoint = loaded.dir;
   report.step = loaded.step;
+  // With several rates: one dev split of the training file (the same for every seed and both inits).
+  std::optional<DevSplit> dev;
+  if (o.lrs.size() > 1) {
+    dev = carve_dev(p, task, o.dev_ratio, o.seed);
+    if (dev->p.test.empty()) {
+      throw util::usage_error("--lr lists several rates but " + o.train_file.string() +
+                              " has no label with two examples to hold out for choosing one; give one --lr");
+    }
+    util::log_info("choosing the learning rate among " + std::to_string(o.lrs.size()) + " by accuracy on a dev split of " +
+                   std::to_string(dev->p.test.size()) + " training examples (stratified, " + fixed(100 * o.dev_ratio, 0) +
+                   " %), trained on the other " + std::to_string(dev->p.train.size()));
+  }
   auto runs_of = [&](bool random_init) {
     std::vector<RunResult> runs;
+    const std::string name = random_init ? "baseline" : (o.probe ? "probe" : "fine-tune");
     for (int i = 0; i < o.seeds; ++i) {
       const uint64_t seed = o.seed + static_cast<uint64_t>(i);
+      double lr = o.lrs.front();
+      nlohmann::json search;
+      if (dev) {
+        double best = -1;
+        search = nlohmann::json::array();
+        for (double candidate : o.lrs) {
+          const RunResult r = run_one(loaded.model, random_init, seed, dev->p, dev->task, o, candidate, device,
+                                      name + " (dev, lr " + fixed(candidate, 6) + ")", nullptr);
+          const double accuracy = r.last().test.accuracy;
+          search.push_back({{"lr", candidate}, {"dev_accuracy", accuracy}});
+          if (accuracy > best) {  // the first of equal rates wins
+            best = accuracy;
+            lr = candidate;
+          }
+        }
+        util::log_info(name + " seed " + std::to_string(seed) + ": lr " + fixed(lr, 6) + " chosen (dev accuracy " +
+                       fixed(best, 4) + ")");
+      }
       std::function<void(model::BertForSequenceClassification&)> done;
       if (!random_init && i == 0 && !o.output_model.empty()) {
         done = [&](model::BertForSequenceClassification& clf) {
           save_output_model(clf, *loaded.vocab, task.labels, o.output_model);
         };
       }
-      runs.push_back(run_one(loaded.model, random_init, seed, p, task, o, device,
-                             random_init ? "baseline" : (o.probe ? "probe" : "fine-tune"), done));
+      runs.push_back(run_one(loaded.model, random_init, seed, p, task, o, lr, device, name, done));
+      runs.back().lr_search = search;
     }
     return summarize(std::move(runs));
   };
@@ -449,7 +512,7 @@ nlohmann::json finetune_json(const LabelledTask& task, const FinetuneOptions& o,
                              const std::vector<FinetuneReport>& reports) {
   nlohmann::json seeds = nlohmann::json::array();
   for (int i = 0; i < o.seeds; ++i) seeds.push_back(o.seed + static_cast<uint64_t>(i));
-  nlohmann::json settings = {{"mode", o.probe ? "probe" : "finetune"}, {"epochs", o.epochs}, {"lr", o.lr},
+  nlohmann::json settings = {{"mode", o.probe ? "probe" : "finetune"}, {"epochs", o.epochs}, {"lrs", o.lrs}, {"dev_ratio", o.dev_ratio},
                              {"batch_size", o.batch_size}, {"max_seq_len", o.max_seq_len},
                              {"warmup_ratio", o.warmup_ratio}, {"weight_decay", o.weight_decay},
                              {"clip_grad_norm", o.clip_grad_norm}, {"seeds", seeds}, {"baseline", o.baseline},
@@ -459,6 +522,23 @@ nlohmann::json finetune_json(const LabelledTask& task, const FinetuneOptions& o,
   return {{"task", task.to_json()}, {"settings", settings}, {"models", models}};
 }
 
+namespace {
+std::string lr_list(const std::vector<double>& lrs) {
+  std::string out;
+  for (double lr : lrs) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", lr);
+    out += (out.empty() ? "" : ",") + std::string(buf);
+  }
+  return out;
+}
+std::string chosen_lrs(const SeedSummary& s) {
+  std::vector<double> lrs;
+  for (const auto& r : s.runs) lrs.push_back(r.lr);
+  return lr_list(lrs);
+}
+}  // namespace
+
 std::string format_finetune(const LabelledTask& task, const FinetuneOptions& o,
                             const std::vector<FinetuneReport>& reports) {
   auto pm = [&](const MeanStd& m) { return fixed(m.mean, 4) + (o.seeds > 1 ? " ± " + fixed(m.std, 4) : ""); };
@@ -467,7 +547,8 @@ std::string format_finetune(const LabelledTask& task, const FinetuneOptions& o,
                     " examples), " + std::to_string(task.labels.size()) + " labels" +
                     (task.train.examples.front().text_pair.empty() ? "" : ", sentence pairs") + "\n";
   out += std::string("mode: ") + (o.probe ? "probe (encoder frozen)" : "fine-tune") + ", " + std::to_string(o.epochs) +
-         " epochs, lr " + fixed(o.lr, 6) + ", batch " + std::to_string(o.batch_size) + ", max_seq_len " +
+         " epochs, lr " + lr_list(o.lrs) + (o.lrs.size() > 1 ? " (chosen per seed on a " + fixed(100 * o.dev_ratio, 0) +
+                                                   " % dev split)" : "") + ", batch " + std::to_string(o.batch_size) + ", max_seq_len " +
          std::to_string(o.max_seq_len) + ", " + std::to_string(o.seeds) + " seed(s) from " + std::to_string(o.seed) +
          ", " + o.precision + "\n\n";
   char head[256];
@@ -486,8 +567,10 @@ std::string format_finetune(const LabelledTask& task, const FinetuneOptions& o,
     std::string name = r.checkpoint.filename().string();
     if (text::count_chars(name) > 28) name = std::string(text::utf8_prefix(name, 25)) + "...";
     row(name, r.step >= 0 ? std::to_string(r.step) : "-", r.pretrained);
+    if (o.lrs.size() > 1) out += "  lr chosen per seed: " + chosen_lrs(r.pretrained) + "\n";
     if (r.has_baseline) {
       row("  baseline (random init)", "-", r.baseline);
+      if (o.lrs.size() > 1) out += "  lr chosen per seed: " + chosen_lrs(r.baseline) + "\n";
       out += "  pre-training gain: " + std::string(r.pretrained.accuracy.mean >= r.baseline.accuracy.mean ? "+" : "") +
              fixed(r.pretrained.accuracy.mean - r.baseline.accuracy.mean, 4) + " accuracy, " +
              (r.pretrained.macro_f1.mean >= r.baseline.macro_f1.mean ? "+" : "") +

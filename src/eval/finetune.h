@@ -22,8 +22,14 @@ namespace bert::eval {
 struct FinetuneOptions {
   std::filesystem::path train_file, test_file;
   LabelledColumns columns;
-  int epochs = 3;
-  double lr = 5e-5;                 // peak learning rate (2e-5 .. 5e-5 in the BERT paper; probes want ~1e-3)
+  int epochs = 4;
+  // Peak learning rates to choose from. One rate: trained on the whole training file. Several (GLUE
+  // practice): per seed, one run per rate on the training file minus a stratified dev split
+  // (dev_ratio), the rate with the best last-epoch dev accuracy wins, and only that rate's run on
+  // the whole training file is scored on the test file. The default spans what BERT-base (3e-5, the
+  // BERT paper's range) to bert-tiny (3e-4; small models want higher rates) fine-tune best at.
+  std::vector<double> lrs = {3e-5, 1e-4, 3e-4};
+  double dev_ratio = 0.1;           // share of each label's training examples held out to choose the rate
   int batch_size = 32;
   int eval_batch_size = 128;
   int max_seq_len = 128;            // [CLS] A [SEP] (B [SEP]), truncated longest-first
@@ -52,6 +58,8 @@ struct EpochResult {
 // One fine-tuning run (one seed, one initialisation).
 struct RunResult {
   uint64_t seed = 0;
+  double lr = 0;                 // the rate this run trained at
+  nlohmann::json lr_search;      // with several rates: [{"lr", "dev_accuracy"}...] that chose it, else null
   std::vector<EpochResult> epochs;
   int best = 0;                  // index into epochs of the highest test accuracy (earliest on a tie)
   double seconds = 0;

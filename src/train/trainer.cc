@@ -622,7 +622,7 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
           fs::remove_all(scratch, ec);
         }
       }
-      int64_t fit = steps_that_fit(budget->left_s(), probe, cfg.runtime.eval_every, cfg.checkpoint.every, 0.02,
+      int64_t fit = steps_that_fit(budget->left_s(), probe, cfg.runtime.eval_every, cfg.checkpoint.every, 0.05,
                                    t.max_steps);
       if (dist) fit = -dist->max(-fit);  // every rank takes the smallest estimate
       cfg.training.max_steps = fit;

@@ -189,7 +189,7 @@ TEST_F(FinetuneTest, ProbeKeepsTheEncoderAndBaselineSeedsAndAllCheckpointsReport
                 m["pretrained"]["accuracy"]["mean"].get<double>() - m["baseline"]["accuracy"]["mean"].get<double>(), 1e-12);
   }
   // The readable report has a row per checkpoint, the baseline and the gain.
-  ASSERT_EQ(finetune("--checkpoint " + s(shared_ / "run") + " --all-checkpoints --baseline --epochs 1 --max-seq-len 32",
+  ASSERT_EQ(finetune("--checkpoint " + s(shared_ / "run") + " --all-checkpoints --baseline --epochs 1 --lr 1e-3 --max-seq-len 32",
                      &out, &err), 0) << err;
   for (const char* want : {"step-0000030", "step-0000060", "baseline (random init)", "pre-training gain", "confusion matrix",
                            "training examples/s"}) {
@@ -211,6 +211,38 @@ TEST_F(FinetuneTest, ProbeKeepsTheEncoderAndBaselineSeedsAndAllCheckpointsReport
   }
   EXPECT_GT(encoder, 10);
   EXPECT_EQ(head_changed, 2) << "the pooler is part of the probed head";
+}
+
+TEST_F(FinetuneTest, SeveralRatesAreChosenOnADevSplitAndOnlyTheChosenRunIsScored) {
+  std::string out, err;
+  const std::string base = "--checkpoint " + s(shared_ / "run") + " --epochs 6 --batch-size 16 --max-seq-len 32 --json --seed 7";
+  ASSERT_EQ(finetune(base + " --lr 1e-7,2e-3", &out, &err), 0) << err;
+  EXPECT_NE(err.find("dev split of"), std::string::npos) << err;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["settings"]["lrs"], (nlohmann::json{1e-7, 2e-3}));
+  const auto& run = j["models"][0]["pretrained"]["runs"][0];
+  ASSERT_EQ(run["lr_search"].size(), 2u) << run.dump();
+  const double dev_low = run["lr_search"][0]["dev_accuracy"], dev_high = run["lr_search"][1]["dev_accuracy"];
+  // The rate with the higher dev accuracy is the one the reported run trained at.
+  EXPECT_EQ(run["lr"].get<double>(), dev_high > dev_low ? 2e-3 : 1e-7) << run.dump();
+  EXPECT_GT(dev_high, dev_low) << "1e-7 cannot learn the word task in 6 epochs";
+  // The reported run is exactly the single-rate run on the whole training file at the chosen rate.
+  std::string single;
+  ASSERT_EQ(finetune(base + " --lr 2e-3", &single, &err), 0) << err;
+  auto js = nlohmann::json::parse(single), jm = j;
+  drop_timings(js);
+  drop_timings(jm);
+  EXPECT_EQ(jm["models"][0]["pretrained"]["runs"][0]["epochs"], js["models"][0]["pretrained"]["runs"][0]["epochs"]);
+  EXPECT_TRUE(js["models"][0]["pretrained"]["runs"][0]["lr_search"].is_null());
+  // Partner: the other rate gives other figures (so the comparison above can fail).
+  std::string other;
+  ASSERT_EQ(finetune(base + " --lr 1e-7", &other, &err), 0) << err;
+  auto jo = nlohmann::json::parse(other);
+  drop_timings(jo);
+  EXPECT_NE(jo["models"][0]["pretrained"]["runs"][0]["epochs"], js["models"][0]["pretrained"]["runs"][0]["epochs"]);
+  // Bad lists are usage errors.
+  EXPECT_EQ(finetune(base + " --lr 1e-4,-1", &out, &err), 2) << err;
+  EXPECT_EQ(finetune(base + " --lr 1e-4,2e-4 --dev-ratio 0.9", &out, &err), 2) << err;
 }
 
 TEST_F(FinetuneTest, TheSameSeedGivesTheSameFigures) {
