@@ -1,6 +1,7 @@
 // Strict parsing of the run config into typed structs, overrides, and the resolved JSON.
 #include "run/config.h"
 
+#include <cctype>
 #include <cmath>
 #include <set>
 
