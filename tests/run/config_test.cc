@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <vector>
 
 #include "util/error.h"
 
@@ -264,24 +266,19 @@ TEST(Config, StandardEvalMaskingIsBertsAndComparesField_by_field) {
   EXPECT_DOUBLE_EQ(s.random_token_prob, 0.1);
   EXPECT_FALSE(s.whole_word);
   EXPECT_TRUE(same_masking(s, s));
-  data::MaskingOptions o = s;
-  o.mask_prob = 0.3;
-  EXPECT_FALSE(same_masking(s, o));
-  o = s;
-  o.mask_token_prob = 1.0;
-  EXPECT_FALSE(same_masking(s, o));
-  o = s;
-  o.random_token_prob = 0.0;
-  EXPECT_FALSE(same_masking(s, o));
-  o = s;
-  o.whole_word = true;
-  EXPECT_FALSE(same_masking(s, o));
-  o = s;
-  o.max_predictions_per_seq = 20;
-  EXPECT_FALSE(same_masking(s, o));
-  o = s;
-  o.at_least_one = false;
-  EXPECT_FALSE(same_masking(s, o));
+  // Each field alone makes a different masking.
+  const std::vector<std::function<void(data::MaskingOptions&)>> changes = {
+      [](data::MaskingOptions& o) { o.mask_prob = 0.3; },
+      [](data::MaskingOptions& o) { o.mask_token_prob = 1.0; },
+      [](data::MaskingOptions& o) { o.random_token_prob = 0.0; },
+      [](data::MaskingOptions& o) { o.whole_word = true; },
+      [](data::MaskingOptions& o) { o.max_predictions_per_seq = 20; },
+      [](data::MaskingOptions& o) { o.at_least_one = false; }};
+  for (size_t i = 0; i < changes.size(); ++i) {
+    data::MaskingOptions o = s;
+    changes[i](o);
+    EXPECT_FALSE(same_masking(s, o)) << "field " << i;
+  }
 }
 
 }  // namespace
