@@ -255,8 +255,9 @@ TrainSummary run_training(const run::RunConfig& config_in, const std::string& so
   const model::BertConfig model_config = resolve_model_config(cfg, *vocab, source);
 
   const run::TrainingOptions& t = cfg.training;
+  // The initial weights are drawn from their own generator, seeded from training.seed.
   torch::manual_seed(util::derive_seed(t.seed, "init"));
-  model::BertForPreTraining model(model_config);
+  model::BertForPreTraining model(model_config, util::derive_seed(t.seed, "init"));
   if (!t.init_from.empty()) {
     const fs::path weights = fs::path(t.init_from) / "model.safetensors";
     if (!model::has_nsp_head(weights)) {
