@@ -22,11 +22,21 @@ Steps:
      top-1 accuracy, perplexity. bert-eval on both checkpoints for reference.
   4. a table on stdout and OUT/quality.json.
 
+--hf-init ours (the default) starts transformers from bert-train's own initial weights (a 2-step run at
+lr 0 writes them), so a recipe's initialisation (model.init = "local") is the same on both sides;
+--hf-init hf uses transformers' own init after torch.manual_seed(training.seed).
+
+--equal-time: transformers trains for the wall time ours took instead of the same number of steps: its
+first 12 steps on a copy of the model time it (the last 10 count), M = ours' training seconds / that,
+and its schedule (warmup, then decay) ends at step M, as a time-budgeted bert-train run's does. The
+speed lead then shows as accuracy at equal time.
+
 --verify (default on) first checks the batch reconstruction exactly: ours trained 2 steps with lr 0,
 dropout 0 and fp32 keeps its initial weights, so the losses it logs for batches 0 and 1 must equal
 transformers' loss on the reconstructed dumped batches with that checkpoint loaded by from_pretrained.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -287,6 +297,10 @@ def main():
     ap.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
                     help="check the batch reconstruction exactly first (2 steps at lr 0)")
     ap.add_argument("--reuse", action="store_true", help="keep OUT and skip ours if it already finished")
+    ap.add_argument("--hf-init", choices=["ours", "hf"], default="ours",
+                    help="transformers starts from bert-train's initial weights (ours) or its own init (hf)")
+    ap.add_argument("--equal-time", action="store_true",
+                    help="transformers trains for ours' wall time (its schedule ends at the steps that fit)")
     a = ap.parse_args()
 
     os.chdir(ROOT)
@@ -343,7 +357,11 @@ def main():
     metrics = read_jsonl(ours_dir / "metrics.jsonl")
     last_train = [r for r in metrics if r.get("type") == "train"][-1]
     ours_ckpt = latest_checkpoint(ours_dir)
-    assert last_train["step"] == a.steps, f"ours stopped at step {last_train['step']}"
+    # With training.time_budget ours ends at the steps its probe fitted (a.steps is then a cap).
+    timed = bool(t.get("time_budget"))
+    assert last_train["step"] == a.steps or (timed and last_train["step"] <= a.steps), \
+        f"ours stopped at step {last_train['step']}"
+    a.steps = last_train["step"]
     ours = {"train_seconds": last_train["elapsed_s"], "process_seconds": ours_wall,
             "tokens": last_train["tokens_seen"],
             "tokens_per_s": last_train["tokens_seen"] / last_train["elapsed_s"],
@@ -354,6 +372,7 @@ def main():
 
     # ---- 2. the same training batches ----
     n_train = a.steps * t["grad_accum_steps"]
+    base.append("training.time_budget=0")  # the dumps and checks below take fixed steps
     train_dump = out / "train_batches.jsonl"
     run([binp / "bert-train", "--config", a.config, *sets(base + [f"checkpoint.dir={out / 'dump'}"]),
          "--dump-batches", n_train, "--output", train_dump], out / "dump_train.log")
@@ -416,10 +435,32 @@ def main():
 
     # ---- 2b. transformers trains on the dumped batches ----
     torch.manual_seed(t["seed"])
-    hf_model = BertForPreTraining(hf_config_from(ours_ckpt / "config.json")).to(device)
+    hf_cfg = hf_config_from(ours_ckpt / "config.json")
+    if a.hf_init == "ours":  # bert-train's step-0 weights: 2 steps at lr 0 leave them unchanged
+        idir = out / "init"
+        shutil.rmtree(idir, ignore_errors=True)
+        run([binp / "bert-train", "--config", a.config,
+             *sets(base + [f"checkpoint.dir={idir}", "checkpoint.resume=never", "training.max_steps=2",
+                           "training.lr=0", "training.warmup_steps=0", "checkpoint.every=2",
+                           f"data.valid_files={json.dumps([])}"])],
+            out / "init_train.log")
+        hf_model = BertForPreTraining.from_pretrained(latest_checkpoint(idir), config=hf_cfg).to(device)
+    else:
+        hf_model = BertForPreTraining(hf_cfg).to(device)
+    t_hf = dict(t)
+    if a.equal_time:
+        probe = train_hf(copy.deepcopy(hf_model), train_batches, t, device, nsp_on, log_every=1, stop_after=12,
+                         quiet=True)["curve"]
+        step_s = (probe[11]["elapsed_s"] - probe[1]["elapsed_s"]) / 10
+        t_hf["max_steps"] = max(1, min(a.steps, int(ours["train_seconds"] / step_s)))
+        print(f"equal time: transformers takes {step_s:.3f} s a step; {t_hf['max_steps']} steps fit in ours' "
+              f"{ours['train_seconds']:.1f} s (ours: {a.steps} steps)", flush=True)
     print(f"transformers: {sum(p.numel() for p in hf_model.parameters()) / 1e6:.2f}M parameters, "
-          f"{a.steps} steps, {t['precision']}", flush=True)
-    hf = train_hf(hf_model, train_batches, t, device, nsp_on, log_every=resolved["runtime"]["log_every"])
+          f"{t_hf['max_steps']} steps, {t['precision']}, init {a.hf_init}", flush=True)
+    hf = train_hf(hf_model, train_batches, t_hf, device, nsp_on, log_every=resolved["runtime"]["log_every"])
+    hf["steps"] = t_hf["max_steps"]
+    ours["steps"] = a.steps
+    report["hf_init"], report["equal_time"] = a.hf_init, a.equal_time
     del train_batches
     hf_dir = out / "hf"
     hf_model.save_pretrained(hf_dir)
@@ -451,7 +492,7 @@ def main():
         v, be = d["valid"], d.get("bert_eval", {})
         bel = f"{be['loss']:.4f}" if "loss" in be else "-"
         bea = f"{be['accuracy']:.4f}" if "accuracy" in be else "-"
-        print(f"{name:<14}{a.steps:>7}{d['train_seconds']:>10.1f}{d['tokens_per_s']:>10.0f}{v['loss']:>12.4f}"
+        print(f"{name:<14}{d['steps']:>7}{d['train_seconds']:>10.1f}{d['tokens_per_s']:>10.0f}{v['loss']:>12.4f}"
               f"{v['accuracy']:>10.4f}{v['perplexity']:>10.2f}{bel:>16}{bea:>8}")
     diff = ours["valid"]["accuracy"] - hf["valid"]["accuracy"]
     print(f"\nvalidation: {ours['valid']['predictions']} masked tokens in {len(valid_batches)} batches; "
