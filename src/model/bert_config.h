@@ -23,7 +23,7 @@ struct BertConfig {
   std::string norm = "post";            // "post" (BERT) | "pre" (not loadable by transformers' Bert*)
   std::string activation = "gelu";      // "gelu" (erf) | "gelu_new" (tanh approx) | "relu"
   // Starting values: "normal" (BERT: N(0, initializer_range) everywhere) or "local" (the same, but
-  // sinusoidal positions and first-layer heads that start on neighbour offsets: model/local_init.h).
+  // sinusoidal positions and attention heads that start on neighbour offsets: model/local_init.h).
   // Only the start differs; not part of config.json.
   std::string init = "normal";
   int pad_token_id = 0;

@@ -84,8 +84,14 @@ void BertForPreTrainingImpl::init_weights(uint64_t seed) {
   if (config_.init == "local") {
     auto params = named_parameters();
     const std::string self = "bert.encoder.layer.0.attention.self.";
+    std::vector<LocalLayer> more;  // every later layer too, on the offsets that follow
+    for (int l = 1; l < config_.num_layers; ++l) {
+      const std::string s = "bert.encoder.layer." + std::to_string(l) + ".attention.self.";
+      more.push_back({params[s + "query.weight"], params[s + "query.bias"], params[s + "key.weight"], params[s + "key.bias"]});
+    }
     apply_local_init(params["bert.embeddings.position_embeddings.weight"], params[self + "query.weight"],
-                     params[self + "query.bias"], params[self + "key.weight"], params[self + "key.bias"], config_, gen);
+                     params[self + "query.bias"], params[self + "key.weight"], params[self + "key.bias"], config_, gen,
+                     more);
   }
 }
 

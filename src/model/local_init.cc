@@ -1,4 +1,4 @@
-// The "local" initialisation: sinusoidal positions and first-layer heads that start on fixed
+// The "local" initialisation: sinusoidal positions and attention heads that start on fixed
 // neighbour offsets (see local_init.h for the arithmetic).
 #include "model/local_init.h"
 
@@ -16,7 +16,7 @@ int64_t local_head_offset(int64_t head) {
 
 void apply_local_init(torch::Tensor position_embeddings, torch::Tensor query_weight, torch::Tensor query_bias,
                       torch::Tensor key_weight, torch::Tensor key_bias, const BertConfig& config,
-                      at::Generator& gen) {
+                      at::Generator& gen, const std::vector<LocalLayer>& more_layers) {
   torch::NoGradGuard no_grad;
   const int64_t hidden = config.hidden_size, heads = config.num_heads, head_size = hidden / heads;
   const int64_t k = head_size / 2;  // frequencies; 2k positional columns
@@ -33,13 +33,28 @@ void apply_local_init(torch::Tensor position_embeddings, torch::Tensor query_wei
   pe.mul_(config.initializer_range * std::sqrt(static_cast<double>(hidden)) / std::sqrt(static_cast<double>(k)));
   position_embeddings.copy_(pe);
 
+  set_local_heads(query_weight, query_bias, key_weight, key_bias, freq, config, 0);
+  for (size_t l = 0; l < more_layers.size(); ++l) {
+    const LocalLayer& m = more_layers[l];
+    set_local_heads(m.query_weight, m.query_bias, m.key_weight, m.key_bias, freq, config,
+                    static_cast<int64_t>(l + 1) * heads);
+  }
+}
+
+void set_local_heads(torch::Tensor query_weight, torch::Tensor query_bias, torch::Tensor key_weight,
+                     torch::Tensor key_bias, const torch::Tensor& freq, const BertConfig& config, int64_t first_head) {
+  torch::NoGradGuard no_grad;
+  const int64_t hidden = config.hidden_size, heads = config.num_heads, head_size = hidden / heads;
+  const int64_t k = head_size / 2;
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
   auto q = query_weight.detach().to(torch::kFloat32).clone();  // [H, H]
   auto kw = key_weight.detach().to(torch::kFloat32).clone();   // [H, H]
   const auto eye = torch::eye(2 * k, f32);
   for (int64_t h = 0; h < heads; ++h) {
     // (cos(p w), sin(p w)) -> (cos((p + o) w), sin((p + o) w)): a rotation by o w in each pair.
-    const auto c = torch::cos(freq * static_cast<double>(local_head_offset(h)));  // [K]
-    const auto s = torch::sin(freq * static_cast<double>(local_head_offset(h)));  // [K]
+    const double offset = static_cast<double>(local_head_offset(first_head + h));
+    const auto c = torch::cos(freq * offset);  // [K]
+    const auto s = torch::sin(freq * offset);  // [K]
     auto rot = torch::zeros({2 * k, 2 * k}, f32);
     for (int64_t i = 0; i < k; ++i) {
       rot[2 * i][2 * i] = c[i];

@@ -1,7 +1,7 @@
-// The "local" initialisation (model.init = "local"): a locality prior for the first layer's
-// attention, so that masked-LM training starts reading a token's neighbours at step 0 instead of
-// spending its first millions of tokens on the unigram plateau. It only chooses starting values of
-// BERT's own parameters: the architecture, and so the export to transformers, are unchanged.
+// The "local" initialisation (model.init = "local"): a locality prior for every layer's attention,
+// so that masked-LM training starts reading a token's neighbours at step 0 instead of spending its
+// first millions of tokens on the unigram plateau. It only chooses starting values of BERT's own
+// parameters: the architecture, and so the export to transformers, are unchanged.
 #pragma once
 
 #include <torch/torch.h>
@@ -12,8 +12,8 @@
 
 namespace bert::model {
 
-// The neighbour offset head h of the first layer starts attending to: -1, +1, -2, +2, -3, +3, -4, +4,
-// then again from -1.
+// The neighbour offset head h starts attending to, counting the heads of all layers in order (layer
+// l's head j is head l * num_heads + j): -1, +1, -2, +2, -3, +3, -4, +4, then again from -1.
 int64_t local_head_offset(int64_t head);
 
 // Overwrites, in place and without autograd:
@@ -28,8 +28,19 @@ int64_t local_head_offset(int64_t head);
 //    for query p is about H / (2 sqrt(d)) * sum_k cos((p + offset - q) w_k): a sharp peak at
 //    q = p + offset.
 // Throws Error(kUsage) if the head size is below 2.
+// The query/key parameters of a later layer that starts local too.
+struct LocalLayer {
+  torch::Tensor query_weight, query_bias, key_weight, key_bias;
+};
+
+// `more_layers` (layers 1, 2, ...) get the same construction with the offsets that follow the first
+// layer's: layer l's head h starts on local_head_offset(l * num_heads + h).
 void apply_local_init(torch::Tensor position_embeddings, torch::Tensor query_weight, torch::Tensor query_bias,
                       torch::Tensor key_weight, torch::Tensor key_bias, const BertConfig& config,
-                      at::Generator& gen);
+                      at::Generator& gen, const std::vector<LocalLayer>& more_layers = {});
+
+// The query/key rows of heads first_head.. first_head + num_heads - 1 on positional frequencies `freq`.
+void set_local_heads(torch::Tensor query_weight, torch::Tensor query_bias, torch::Tensor key_weight,
+                     torch::Tensor key_bias, const torch::Tensor& freq, const BertConfig& config, int64_t first_head);
 
 }  // namespace bert::model

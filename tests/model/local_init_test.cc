@@ -1,4 +1,4 @@
-// model.init = "local": the first layer's heads start on their neighbour offsets, checked by
+// model.init = "local": every layer's heads start on their neighbour offsets, checked by
 // computing the attention scores by hand from the initialised weights (embeddings, LayerNorm,
 // query/key projections), not through the model's own forward.
 #include "model/local_init.h"
@@ -72,6 +72,35 @@ TEST(LocalInit, FirstLayerHeadsAttendToTheirNeighbour) {
   }
 }
 
+// Every later layer starts local too, on the offsets that follow the first layer's: layer l's head h
+// on local_head_offset(l * heads + h). Checked on the normalised position vectors alone (what the
+// positional columns of the residual stream carry), through layer l's own query/key weights.
+TEST(LocalInit, LaterLayersContinueTheOffsets) {
+  torch::NoGradGuard no_grad;
+  BertConfig c = small_config("local", 128, 2);
+  c.num_layers = 3;
+  BertForPreTraining m(c, 11);
+  auto params = m->named_parameters();
+  const int64_t seq = c.max_position_embeddings, d = c.hidden_size / c.num_heads;
+  const auto x = torch::layer_norm(params["bert.embeddings.position_embeddings.weight"], {c.hidden_size});
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const std::string self = "bert.encoder.layer." + std::to_string(l) + ".attention.self.";
+    const auto q = torch::linear(x, params[self + "query.weight"], params[self + "query.bias"]);
+    const auto k = torch::linear(x, params[self + "key.weight"], params[self + "key.bias"]);
+    for (int64_t h = 0; h < c.num_heads; ++h) {
+      const int64_t off = local_head_offset(l * c.num_heads + h);
+      const auto best = q.narrow(1, h * d, d).matmul(k.narrow(1, h * d, d).t()).argmax(1);
+      int64_t hit = 0, n = 0;
+      for (int64_t p = 0; p < seq; ++p) {
+        if (p + off < 0 || p + off >= seq) continue;
+        ++n;
+        hit += best[p].item<int64_t>() == p + off;
+      }
+      EXPECT_GE(static_cast<double>(hit) / static_cast<double>(n), 0.95) << "layer " << l << " head " << h << " offset " << off;
+    }
+  }
+}
+
 TEST(LocalInit, NormalInitHasNoSuchPreference) {
   BertConfig c = small_config("normal");
   BertForPreTraining m(c, 11);
@@ -90,12 +119,15 @@ TEST(LocalInit, PositionsAreSinusoidsWithATokensNorm) {
   const auto pairs = pos.narrow(1, 0, d).view({c.max_position_embeddings, d / 2, 2});
   const auto pair_norm = pairs.pow(2).sum(2).sqrt();  // [P, K]
   EXPECT_TRUE(torch::allclose(pair_norm, torch::full_like(pair_norm, scale), 1e-4, 1e-6));
-  // Position 0 is (1, 0) in every pair; the rest of layer 0 and every later layer is the normal init.
+  // Position 0 is (1, 0) in every pair; everything but the positions and the query/key projections
+  // is the normal init.
   EXPECT_TRUE(torch::allclose(pairs[0].select(1, 0), torch::full({d / 2}, scale), 1e-5, 1e-7));
-  const auto v = params["bert.encoder.layer.0.attention.self.value.weight"];
-  EXPECT_NEAR(v.std().item<double>(), c.initializer_range, 0.002);
-  const auto q1 = params["bert.encoder.layer.1.attention.self.query.weight"];
-  EXPECT_NEAR(q1.std().item<double>(), c.initializer_range, 0.002);
+  for (const std::string l : {"0", "1"}) {
+    const auto v = params["bert.encoder.layer." + l + ".attention.self.value.weight"];
+    EXPECT_NEAR(v.std().item<double>(), c.initializer_range, 0.002);
+    const auto ffn = params["bert.encoder.layer." + l + ".intermediate.dense.weight"];
+    EXPECT_NEAR(ffn.std().item<double>(), c.initializer_range, 0.002);
+  }
 }
 
 TEST(LocalInit, NeedsAHeadSizeOfTwo) {
