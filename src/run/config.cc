@@ -196,6 +196,7 @@ void parse_runtime(const nlohmann::json& j, const std::string& src, RuntimeOptio
   r.backend = s.get("backend", r.backend);
   r.dist_timeout_s = s.get("dist_timeout_s", r.dist_timeout_s);
   r.grad_sync_overlap = s.get("grad_sync_overlap", r.grad_sync_overlap);
+  r.tensorboard = s.get("tensorboard", r.tensorboard);
   s.finish();
   bool device_ok = r.device == "auto" || r.device == "cpu" || r.device == "cuda" ||
                    (r.device.rfind("cuda:", 0) == 0 && r.device.size() > 5 &&
@@ -360,7 +361,8 @@ nlohmann::json to_json(const RunConfig& c) {
                    {"stop_after_steps", c.runtime.stop_after_steps},
                    {"attention_backend", c.runtime.attention_backend}, {"tf32", c.runtime.tf32},
                    {"cuda_sync_debug", c.runtime.cuda_sync_debug}, {"backend", c.runtime.backend},
-                   {"dist_timeout_s", c.runtime.dist_timeout_s}, {"grad_sync_overlap", c.runtime.grad_sync_overlap}}},
+                   {"dist_timeout_s", c.runtime.dist_timeout_s}, {"grad_sync_overlap", c.runtime.grad_sync_overlap},
+                   {"tensorboard", c.runtime.tensorboard}}},
   };
 }
 

@@ -58,6 +58,7 @@ struct RuntimeOptions {
   int dist_timeout_s = 300;                // rendezvous and collective timeout, seconds
   bool grad_sync_overlap = true;           // start each gradient bucket's all-reduce during the backward
                                            // (false: all after it -- the baseline scripts/bench_dist.sh measures)
+  bool tensorboard = true;                 // RUN/tensorboard/events.out.tfevents.*: metrics.jsonl's scalars
 };
 
 // "600", "90s", "10m", "2h", "1h30m", "1.5h" -> seconds. Throws Error(kUsage) with `what` on anything else.

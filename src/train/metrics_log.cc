@@ -5,17 +5,46 @@
 
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace bert::train {
 namespace fs = std::filesystem;
 
-MetricsLog::MetricsLog(const fs::path& path) : out_(path, std::ios::app) {
+MetricsLog::MetricsLog(const fs::path& path, const fs::path& tensorboard_dir, int64_t first_step)
+    : out_(path, std::ios::app) {
   if (!out_) throw util::io_error("cannot open " + path.string() + " for appending");
+  if (tensorboard_dir.empty()) return;
+  try {
+    tensorboard_.emplace(tensorboard_dir);
+    tensorboard_->session_start(first_step);
+  } catch (const util::Error& e) {
+    tensorboard_failed(e.what());
+  }
 }
 
 void MetricsLog::write(const nlohmann::json& j) {
   out_ << j.dump() << '\n';
   out_.flush();
+  if (!tensorboard_) return;
+  try {
+    tensorboard_->add_scalars(j.value("step", int64_t{0}), util::json_scalars(j));
+  } catch (const util::Error& e) {
+    tensorboard_failed(e.what());
+  }
+}
+
+void MetricsLog::tensorboard_failed(const std::string& why) {
+  util::log_warn(why + "; TensorBoard event files stop here (metrics.jsonl goes on)");
+  tensorboard_.reset();
+}
+
+void drop_tensorboard_after(const fs::path& dir, int64_t step) {
+  try {
+    util::drop_events_after(dir, step);
+  } catch (const util::Error& e) {
+    util::log_warn(std::string("cannot cut the TensorBoard event files back to step ") + std::to_string(step) +
+                   ": " + e.what() + "; TensorBoard may show points of the abandoned run after that step");
+  }
 }
 
 void drop_metrics_after(const fs::path& path, int64_t step) {

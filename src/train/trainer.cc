@@ -329,6 +329,7 @@ void Trainer::restore_checkpoint(const fs::path& dir) {
   if (writer_) {
     run::set_aside_newer_checkpoints(run_dir_, step_);
     drop_metrics_after(run_dir_ / "metrics.jsonl", step_);
+    drop_tensorboard_after(run_dir_ / "tensorboard", step_);
   }
   util::log_info("resumed from " + dir.string() + " at step " + std::to_string(step_));
   if (training_.time_budget_s == 0 && step_ >= training_.max_steps) {
@@ -338,7 +339,10 @@ void Trainer::restore_checkpoint(const fs::path& dir) {
 }
 
 void Trainer::prepare_loop() {
-  if (writer_) metrics_.emplace(run_dir_ / "metrics.jsonl");
+  if (writer_) {
+    metrics_.emplace(run_dir_ / "metrics.jsonl", cfg_.runtime.tensorboard ? run_dir_ / "tensorboard" : fs::path(),
+                     step_ + 1);
+  }
   // Validation is scored with the standard masking (15 %, 80/10/10) whatever the training masking,
   // so runs with different masking compare; a different training masking is scored too.
   own_masking_differs_ = !run::same_masking(cfg_.masking, run::standard_eval_masking());

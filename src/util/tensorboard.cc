@@ -37,7 +37,7 @@ void put_bytes(std::string& out, int field, const std::string& bytes) {
 }
 
 // Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5;
-//         SessionLog session_log = 6; }
+//         LogMessage log_message = 6 (deprecated); SessionLog session_log = 7; }
 // Summary { repeated Value value = 1; }  Value { string tag = 1; float simple_value = 2; }
 // SessionLog { SessionStatus status = 1; }  (START = 1)
 std::string event_head(double wall_time_s, int64_t step) {
@@ -209,7 +209,7 @@ void EventFileWriter::session_start(int64_t step, double wall_time_s) {
   put_tag(log, 1, 0);
   put_varint(log, 1);  // START
   std::string e = event_head(wall_time_s < 0 ? now_s() : wall_time_s, step);
-  put_bytes(e, 6, log);
+  put_bytes(e, 7, log);
   write_record(e);
 }
 
@@ -261,7 +261,7 @@ std::vector<ScalarEvent> read_scalar_events(const fs::path& file) {
         const auto f = r.field();
         if (f.number == 1 && f.wire == 1) wall = fixed_of<double>(f.bytes);
         if (f.number == 2 && f.wire == 0) step = static_cast<int64_t>(f.value);
-        if (f.number == 6 && f.wire == 2) values.push_back({0, 0, "__session_start__", 0});
+        if (f.number == 7 && f.wire == 2) values.push_back({0, 0, "__session_start__", 0});
         if (f.number == 5 && f.wire == 2) {
           Reader summary{f.bytes};
           while (!summary.done()) {

@@ -717,6 +717,67 @@ TEST_F(TrainCli, RewindingSetsLaterCheckpointsAsideAndAutoResumeFollowsLatest) {
   EXPECT_NE(again.output.find("step-0000003 at step 3"), std::string::npos) << again.output;
 }
 
+// TensorBoard reads back (tensorboard's own readers, the oracle) exactly what metrics.jsonl holds:
+// every number of every row as "<type>/<key>" at its step, once, after a run that was cut off after
+// its step-5 save and resumed from its step-3 checkpoint with another learning rate (the abandoned
+// steps 4-5 must not show), both in TensorBoard's view and in the files themselves.
+TEST_F(TrainCli, TensorBoardShowsWhatMetricsJsonlHoldsAcrossARewind) {
+  const char* py = std::getenv("BERT_PYTHON");
+  ASSERT_TRUE(py != nullptr && *py != '\0') << "BERT_PYTHON is not set: the tensorboard oracle is required";
+  const fs::path run_dir = root_ / "tb";
+  fs::path cfg = config("tb", {{"training", {{"max_steps", 5}}}, {"runtime", {{"eval_every", 2}}}});
+  ASSERT_EQ(run(train(cfg)).code, 0);  // saves at 3 and 5; validations at 2, 4 and 5
+  fs::path resumed = config("tb", {{"training", {{"max_steps", 7}, {"lr", 5e-4}}}, {"runtime", {{"eval_every", 2}}}});
+  Result r = run(train(resumed, "--resume " + (run_dir / "step-0000003").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  // metrics.jsonl -> the scalars TensorBoard must show, tag -> [[step, value], ...] in step order.
+  std::map<std::string, std::vector<std::pair<int64_t, double>>> want;
+  std::ifstream metrics(run_dir / "metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    const std::string type = j["type"];
+    for (const auto& [key, value] : j.items()) {
+      if (key != "step" && value.is_number()) want[type + "/" + key].emplace_back(j["step"].get<int64_t>(), value.get<double>());
+    }
+  }
+  ASSERT_TRUE(want.count("train/loss") && want.count("valid/accuracy") && want.count("train/lr"));
+  EXPECT_EQ(want["train/loss"].size(), 7u);  // steps 1..7 once each (log_every 1)
+
+  auto tensorboard_reads = [&](const std::string& flags) {
+    Result read = run(std::string(py) + " " BERT_SOURCE_DIR "/tests/oracle/read_tensorboard.py " +
+                      (run_dir / "tensorboard").string() + " " + flags + " 2>/dev/null");
+    EXPECT_EQ(read.code, 0) << read.output;
+    return read.code == 0 ? nlohmann::json::parse(read.output) : nlohmann::json::object();
+  };
+  // With TensorBoard's purge of orphaned data, and raw (the files themselves hold no point of the
+  // abandoned branch); the resumed run's file starts with a SessionLog START at step 4.
+  const nlohmann::json raw = tensorboard_reads("--no-purge");
+  EXPECT_EQ(raw["session_starts"], nlohmann::json::parse("[[0, 1], [1, 4]]")) << raw.dump();
+  for (const nlohmann::json& view : {tensorboard_reads(""), raw}) {
+    const nlohmann::json& tb = view["scalars"];
+    for (const auto& [tag, points] : want) {
+      ASSERT_TRUE(tb.contains(tag)) << tag << " missing from TensorBoard's view: " << tb.dump();
+      ASSERT_EQ(tb[tag].size(), points.size()) << tag << ": " << tb[tag].dump();
+      for (size_t i = 0; i < points.size(); ++i) {
+        EXPECT_EQ(tb[tag][i][0].get<int64_t>(), points[i].first) << tag;
+        EXPECT_FLOAT_EQ(tb[tag][i][1].get<float>(), static_cast<float>(points[i].second))
+            << tag << " at step " << points[i].first;
+      }
+    }
+    // The second branch's rate shows at steps 4..7 (warmup 2, then linear decay to step 7).
+    EXPECT_FLOAT_EQ(tb["train/lr"][3][1].get<float>(), static_cast<float>(5e-4 * (7 - 3) / 5.0)) << tb["train/lr"].dump();
+  }
+}
+
+TEST_F(TrainCli, TensorBoardCanBeSwitchedOff) {
+  fs::path off = config("tb-off", {{"runtime", {{"tensorboard", false}}}});
+  ASSERT_EQ(run(train(off)).code, 0);
+  EXPECT_TRUE(fs::exists(root_ / "tb-off" / "metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(root_ / "tb-off" / "tensorboard"));
+  EXPECT_TRUE(fs::exists(root_ / "tb-off" / "step-0000006"));
+}
+
 TEST_F(TrainCli, BadFlagsAndResumeValuesAreUsageErrors) {
   EXPECT_EQ(run(std::string(BERT_TRAIN_BIN) + " --bogus").code, 2);
   EXPECT_EQ(run(std::string(BERT_TRAIN_BIN)).code, 2);

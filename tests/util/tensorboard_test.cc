@@ -47,7 +47,8 @@ nlohmann::json tensorboard_reads(const fs::path& dir) {
     ADD_FAILURE() << "BERT_PYTHON is not set: the tensorboard oracle is required";
     return nlohmann::json::object();
   }
-  return nlohmann::json::parse(capture(std::string(py) + " " BERT_SOURCE_DIR "/tests/oracle/read_tensorboard.py " + dir.string()));
+  return nlohmann::json::parse(capture(std::string(py) + " " BERT_SOURCE_DIR "/tests/oracle/read_tensorboard.py " +
+                                       dir.string()))["scalars"];
 }
 
 TEST(Crc32c, MatchesTheRfc3720Vectors) {
