@@ -3,6 +3,7 @@
 # external program the scripts call is there, then configures and builds Release into build/.
 # Re-running after a change only rebuilds what changed.
 #   scripts/setup.sh                     # system packages + .venv (torch 2.11.0, oracles) + build
+#   scripts/setup.sh --tools             # the same, but build only bert-vocab, bert-train, bert-eval
 #   BERT_SKIP_BUILD=1 scripts/setup.sh   # install and check only
 #   scripts/setup.sh --check             # install nothing: only check the programs (exit 1 if one is missing)
 set -euo pipefail
@@ -46,7 +47,7 @@ check_programs() {
     echo "[setup] error: .venv/bin/python is missing: run scripts/setup.sh (it creates .venv)" >&2
     return 1
   fi
-  if ! .venv/bin/python -c 'import torch, transformers, tokenizers, safetensors, matplotlib; assert torch.__version__.startswith("2.11.0"), torch.__version__' >/dev/null 2>&1; then
+  if ! .venv/bin/python -c 'import torch, transformers, tokenizers, safetensors, matplotlib, tensorboard; assert torch.__version__.startswith("2.11.0"), torch.__version__' >/dev/null 2>&1; then
     echo "[setup] error: .venv lacks torch==2.11.0 or an oracle package: run .venv/bin/pip install -r scripts/requirements.txt" >&2
     return 1
   fi
@@ -56,6 +57,11 @@ if [ "${1:-}" = --check ]; then
   check_programs
   exit 0
 fi
+TARGETS=()  # all
+[ "${1:-}" = --tools ] && TARGETS=(--target bert-vocab bert-train bert-eval)
+phase_start=$SECONDS
+PHASES=""
+phase_done() { PHASES+="$1 $((SECONDS - phase_start)) s, "; phase_start=$SECONDS; }
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -67,6 +73,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+phase_done apt
 
 # Project-local virtualenv: LibTorch (from the official torch wheel) + the Python oracles.
 PY=${PYTHON:-python3}
@@ -74,11 +81,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv"
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import torch, transformers, tokenizers, safetensors, matplotlib; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
+if ! .venv/bin/python -c 'import torch, transformers, tokenizers, safetensors, matplotlib, tensorboard; assert torch.__version__.startswith("2.11.0")' 2>/dev/null; then
   echo "[setup] installing torch==2.11.0 and the oracles into .venv (large download, cached by pip)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r scripts/requirements.txt
 fi
+phase_done pip
 
 check_programs
 
@@ -88,6 +96,7 @@ if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DBERT_PYTHON="$ROOT/.venv/bin/python" >/dev/null
 fi
-echo "[setup] building (Release, $(nproc) jobs)"
-cmake --build build -j "$(nproc)"
-echo "[setup] done: binaries in build/src/cli/"
+echo "[setup] building (Release, $(nproc) jobs${TARGETS[*]:+, only the tools})"
+cmake --build build -j "$(nproc)" "${TARGETS[@]}"
+phase_done build
+echo "[setup] done: binaries in build/src/cli/ (${PHASES%, })"
