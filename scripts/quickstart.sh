@@ -31,6 +31,13 @@ printf '%s\n' "In the beginning God created the heaven and the earth." \
 
 phase "2. vocabulary"
 echo "== 3. pre-training bert-mini for ${QUICKSTART_BUDGET:-8m} (configs/quickstart.json)"
+# Each quickstart trains afresh (a finished run would otherwise just be resumed at its end); an
+# earlier run is moved aside, never deleted.
+if [ -d runs/quickstart ]; then
+  prev=runs/quickstart.$(date +%Y%m%d-%H%M%S)
+  mv runs/quickstart "$prev"
+  echo "the previous runs/quickstart is kept as $prev"
+fi
 SET=()
 [ -n "${QUICKSTART_BUDGET:-}" ] && SET+=(--set "training.time_budget=$QUICKSTART_BUDGET")
 [ -n "${QUICKSTART_STEPS:-}" ] && SET+=(--set "training.max_steps=$QUICKSTART_STEPS")

@@ -85,12 +85,13 @@ void set_float(const fs::path& file, const std::string& name, uint64_t index, fl
   put(file, bytes);
 }
 
-// Files whose bytes a row may change without losing anything: logs, metrics, locks, the resolved
-// config a start rewrites, the token cache (rebuilt when damaged).
+// Files whose bytes a row may change without losing anything: logs, metrics and their TensorBoard
+// view (cut back with metrics.jsonl when a run falls back to an earlier checkpoint), locks, the
+// resolved config a start rewrites, the token cache (rebuilt when damaged).
 bool volatile_file(const fs::path& rel) {
   const std::string s = rel.generic_string(), name = rel.filename().string();
   return name == "train.log" || name == "metrics.jsonl" || name == ".lock" || name == "run_config.json" ||
-         s.find("cache/") != std::string::npos || name == "out.txt";
+         s.find("cache/") != std::string::npos || s.find("tensorboard/") != std::string::npos || name == "out.txt";
 }
 
 std::map<std::string, std::string> snapshot(const fs::path& dir) {

@@ -8,7 +8,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "util/crc32c.h"
 #include "util/error.h"
@@ -38,6 +40,13 @@ std::string capture(const std::string& cmd) {
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
   EXPECT_EQ(::pclose(p), 0) << cmd;
   return out;
+}
+
+// A new event file in `dir` with one "train/loss" point per entry of `losses` (steps 1, 2, ...).
+fs::path write_losses(const fs::path& dir, const std::vector<double>& losses) {
+  EventFileWriter w(dir);
+  for (size_t i = 0; i < losses.size(); ++i) w.add_scalars(static_cast<int64_t>(i + 1), {{"train/loss", losses[i]}});
+  return w.path();
 }
 
 // What tensorboard's EventAccumulator reads from `dir`: tag -> [[step, value], ...].
@@ -104,12 +113,7 @@ TEST(TensorBoard, TensorboardReadsEveryScalarWeWrite) {
 
 TEST(TensorBoard, ACorruptedRecordIsAClearError) {
   const fs::path dir = fresh_dir("corrupt");
-  fs::path file;
-  {
-    EventFileWriter w(dir);
-    w.add_scalars(1, {{"train/loss", 1.5}});
-    file = w.path();
-  }
+  const fs::path file = write_losses(dir, {1.5});
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(-6, std::ios::end);  // inside the last Event's bytes
   f.put('\x7f');
@@ -150,13 +154,7 @@ TEST(TensorBoard, AResumeFromAnEarlierStepDropsTheAbandonedBranch) {
 
 TEST(TensorBoard, ATornLastRecordIsDroppedOnResume) {
   const fs::path dir = fresh_dir("torn");
-  fs::path file;
-  {
-    EventFileWriter w(dir);
-    w.add_scalars(1, {{"train/loss", 1.0}});
-    w.add_scalars(2, {{"train/loss", 2.0}});
-    file = w.path();
-  }
+  const fs::path file = write_losses(dir, {1.0, 2.0});
   fs::resize_file(file, fs::file_size(file) - 3);  // a crash in the middle of the last write
   drop_events_after(dir, 10);
   const auto events = read_scalar_events(file);
