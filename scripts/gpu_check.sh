@@ -160,8 +160,10 @@ mem = "n/a"
 if os.path.exists(sys.argv[4]):
     vals = [int(x) for x in open(sys.argv[4]).read().split() if x.isdigit()]
     if vals: mem = f"{max(vals) / 1024:.1f} GiB"
-print(f"{tps:,.0f} tok/s, {mfu}, GPU memory in use (nvidia-smi, context and allocator reserve included) {mem}, "
-      f"final loss {rows[-1]['loss']:.4f}")
+alloc = rows[-1].get("cuda_max_memory_allocated_gib")
+alloc = f"{alloc:.1f} GiB" if alloc is not None else "n/a"
+print(f"{tps:,.0f} tok/s, {mfu}, peak allocated by torch {alloc}, GPU memory in use (nvidia-smi, context and "
+      f"allocator reserve included) {mem}, final loss {rows[-1]['loss']:.4f}")
 PYEOF
 }
 last_loss() { $PY -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if '\"train\"' in l][-1]['loss'])" "$RUNS/$1/metrics.jsonl"; }

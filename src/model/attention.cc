@@ -33,7 +33,8 @@ void set_attention_backend(const std::string& name) {
   auto& ctx = at::globalContext();
   const bool is_auto = name == "auto";
   ctx.setSDPUseFlash(is_auto || name == "flash");
-  ctx.setSDPUseMemEfficient(is_auto || name == "efficient");
+  // Flash takes no mask: "flash" runs batches with padding on the memory-efficient kernel.
+  ctx.setSDPUseMemEfficient(is_auto || name == "efficient" || name == "flash");
   ctx.setSDPUseCuDNN(name == "cudnn");
   ctx.setSDPUseMath(is_auto || name == "math");
 }

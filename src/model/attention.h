@@ -22,7 +22,8 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
 
 // Which kernels LibTorch's fused attention may use on CUDA (process-wide: torch's global context).
 // "auto": flash, else memory-efficient, else math; cuDNN is left out (non-deterministic, with open
-// reports of NaN gradients under masks at some lengths). "flash" | "efficient" | "cudnn" | "math":
+// reports of NaN gradients under masks at some lengths). "flash": flash where it can run, and
+// memory-efficient for batches with padding (flash takes no mask). "efficient" | "cudnn" | "math":
 // that kernel only; a forward it cannot run then fails with torch's "no available kernel" message.
 // No effect on the CPU path. Throws Error(kUsage) for another name.
 void set_attention_backend(const std::string& name);

@@ -20,6 +20,7 @@
 #include "model/weights.h"
 #include "train/budget.h"
 #include "train/checkpoint.h"
+#include "train/cuda_memory.h"
 #include "run/device.h"
 #include "train/distributed.h"
 #include "train/metrics_log.h"
@@ -686,6 +687,7 @@ void Trainer::report(bool log_now, double lr) {
     j["budget_left_s"] = std::max(0.0, budget_->left_s());
   }
   if (model_config_.type_vocab_size > 0 && cfg_.data.nsp()) j["nsp_loss"] = r.nsp_loss / std::max(1.0, r.loss_steps);
+  if (const double peak = cuda_peak_allocated_gib(device_); peak >= 0) j["cuda_max_memory_allocated_gib"] = peak;
   if (dist_) {  // what the gradient all-reduce cost per step, and how much of it the backward hid
     const double n = static_cast<double>(window_.steps);
     j["allreduce_mb_per_step"] = static_cast<double>(window_.sync.bytes) / n / 1e6;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "util/error.h"
+
 namespace bert::model {
 namespace {
 
@@ -56,6 +58,27 @@ TEST(ModelAttention, DropoutOnProbabilitiesIsSeededAndTrainable) {
   first.sum().backward();
   EXPECT_TRUE(torch::isfinite(a.q.grad()).all().item<bool>());
   EXPECT_GT(a.v.grad().abs().sum().item<double>(), 0.0);
+}
+
+// The CUDA kernel switches (torch's global context) each backend name sets; what they select is
+// checked on a GPU by scripts/gpu_check.sh. "flash" keeps memory-efficient on for padded batches.
+TEST(ModelAttention, BackendNamesSetTheKernelSwitches) {
+  auto& ctx = at::globalContext();
+  struct Want {
+    const char* name;
+    bool flash, efficient, cudnn, math;
+  };
+  for (const Want& w : {Want{"auto", true, true, false, true}, Want{"flash", true, true, false, false},
+                        Want{"efficient", false, true, false, false}, Want{"cudnn", false, false, true, false},
+                        Want{"math", false, false, false, true}}) {
+    set_attention_backend(w.name);
+    EXPECT_EQ(ctx.userEnabledFlashSDP(), w.flash) << w.name;
+    EXPECT_EQ(ctx.userEnabledMemEfficientSDP(), w.efficient) << w.name;
+    EXPECT_EQ(ctx.userEnabledCuDNNSDP(), w.cudnn) << w.name;
+    EXPECT_EQ(ctx.userEnabledMathSDP(), w.math) << w.name;
+  }
+  set_attention_backend("auto");
+  EXPECT_THROW(set_attention_backend("fast"), util::Error);
 }
 
 }  // namespace

@@ -350,5 +350,34 @@ TEST(BertModel, CudaMatchesCpu) {
   }
 }
 
+// A head size the fused CUDA kernels take (64): in bf16 an unpadded batch runs on flash, a padded one
+// on memory-efficient attention (runtime.attention_backend "auto"); both against the CPU in fp32.
+TEST(BertModel, CudaMatchesCpuOnFusedKernels) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  BertConfig c = tiny_config();
+  c.hidden_size = 128;
+  c.num_heads = 2;
+  c.intermediate_size = 256;
+  c.max_position_embeddings = 64;
+  BertForPreTraining m(c, 5);
+  perturb(m, 6);
+  m->eval();
+  const auto dev = torch::Device(torch::kCUDA);
+  for (bool padded : {false, true}) {
+    m->to(torch::kCPU);
+    auto x = tiny_inputs(23, 4, 48, 29);
+    if (!padded) {
+      x.mask.fill_(1);
+      x.ids.masked_fill_(x.ids == 0, 1);
+    }
+    const auto cpu = m->forward(x.ids, x.types, x.mask, x.labels, x.nsp);
+    m->to(dev);
+    AutocastScope autocast(torch::kCUDA, torch::kBFloat16);
+    const auto gpu = m->forward(x.ids.to(dev), x.types.to(dev), x.mask.to(dev), x.labels.to(dev), x.nsp.to(dev));
+    EXPECT_NEAR(gpu.loss.item<double>(), cpu.loss.item<double>(), 0.05 * cpu.loss.item<double>()) << "padded " << padded;
+    gpu.loss.backward();
+  }
+}
+
 }  // namespace
 }  // namespace bert::model
